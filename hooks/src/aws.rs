@@ -1,0 +1,226 @@
+//! The AWS SDK behind the effect traits: CodeDeploy (discovery and reporting),
+//! Lambda `Invoke` and SSM parameters. One shared [`SdkConfig`] builds every client,
+//! so `AWS_ENDPOINT_URL` / `AWS_ENDPOINT_URL_<SERVICE>` point all of them at fakes.
+
+use crate::check::{Effects, InvokeOutput, LambdaInvoker, ReqwestSender};
+use crate::config::{Config, ConfigError, ParameterStore};
+use crate::deployment::{DeploymentSource, DiscoveryError, Facts, Phase};
+use crate::event::HookEvent;
+use crate::hook::Hook;
+use crate::report::{ReportError, Reporter, Status};
+use async_trait::async_trait;
+use aws_config::retry::RetryConfig;
+use aws_config::{BehaviorVersion, SdkConfig};
+use aws_sdk_codedeploy::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_codedeploy::types::{LifecycleEventStatus, RevisionLocation};
+use std::sync::Arc;
+
+/// Loads the shared SDK config from the standard chain (env, profile, container, IMDS).
+pub async fn sdk_config() -> SdkConfig {
+    aws_config::load_defaults(BehaviorVersion::latest()).await
+}
+
+/// Loads the shared SDK config for a terminal run: the region comes from the
+/// environment or the profile only, so a laptop without a region never waits on the
+/// instance metadata service.
+pub async fn sdk_config_local() -> SdkConfig {
+    use aws_config::meta::region::RegionProviderChain;
+    use aws_config::profile::ProfileFileRegionProvider;
+    use aws_config::environment::EnvironmentVariableRegionProvider;
+    let region = RegionProviderChain::first_try(EnvironmentVariableRegionProvider::new()).or_else(ProfileFileRegionProvider::new());
+    aws_config::defaults(BehaviorVersion::latest()).region(region).load().await
+}
+
+/// CodeDeploy: discovery reads and the status report.
+#[derive(Debug, Clone)]
+pub struct CodeDeploy {
+    reads: aws_sdk_codedeploy::Client,
+    /// Reporting retries on its own, bounded by the Lambda deadline: the SDK's retry
+    /// would sleep without knowing the deadline.
+    writes: aws_sdk_codedeploy::Client,
+}
+
+impl CodeDeploy {
+    /// Clients from the shared config.
+    pub fn new(sdk: &SdkConfig) -> Self {
+        let writes = aws_sdk_codedeploy::config::Builder::from(sdk).retry_config(RetryConfig::disabled()).build();
+        Self { reads: aws_sdk_codedeploy::Client::new(sdk), writes: aws_sdk_codedeploy::Client::from_conf(writes) }
+    }
+}
+
+fn sdk_error<E, R>(operation: &'static str, e: SdkError<E, R>) -> DiscoveryError
+where
+    E: std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    DiscoveryError { operation, message: DisplayErrorContext(e).to_string() }
+}
+
+fn revision_text(rev: &RevisionLocation) -> Option<String> {
+    rev.app_spec_content()
+        .and_then(|c| c.content())
+        .or_else(|| rev.string().and_then(|s| s.content()))
+        .map(str::to_owned)
+}
+
+#[async_trait]
+impl DeploymentSource for CodeDeploy {
+    async fn target_facts(&self, deployment_id: &str) -> Result<Facts, DiscoveryError> {
+        let list = self
+            .reads
+            .list_deployment_targets()
+            .deployment_id(deployment_id)
+            .send()
+            .await
+            .map_err(|e| sdk_error("ListDeploymentTargets", e))?;
+        let target_id = list.target_ids().first().ok_or(DiscoveryError {
+            operation: "ListDeploymentTargets",
+            message: "the deployment has no targets".to_owned(),
+        })?;
+        let out = self
+            .reads
+            .get_deployment_target()
+            .deployment_id(deployment_id)
+            .target_id(target_id)
+            .send()
+            .await
+            .map_err(|e| sdk_error("GetDeploymentTarget", e))?;
+        let target = out.deployment_target().and_then(|t| t.lambda_target()).ok_or(DiscoveryError {
+            operation: "GetDeploymentTarget",
+            message: "the target is not a Lambda target".to_owned(),
+        })?;
+        let info = target.lambda_function_info();
+        let own = |s: Option<&str>| s.map(str::to_owned);
+        Ok(Facts {
+            function: own(info.and_then(|i| i.function_name())),
+            alias: own(info.and_then(|i| i.function_alias())),
+            current_version: own(info.and_then(|i| i.current_version())),
+            target_version: own(info.and_then(|i| i.target_version())),
+            target_weight: info.map(|i| i.target_version_weight()),
+            phase: target
+                .lifecycle_events()
+                .iter()
+                .filter(|e| e.status() == Some(&LifecycleEventStatus::InProgress))
+                .find_map(|e| e.lifecycle_event_name().and_then(Phase::from_lifecycle_event)),
+        })
+    }
+
+    async fn appspec(&self, deployment_id: &str) -> Result<String, DiscoveryError> {
+        let out = self
+            .reads
+            .get_deployment()
+            .deployment_id(deployment_id)
+            .send()
+            .await
+            .map_err(|e| sdk_error("GetDeployment", e))?;
+        let info = out.deployment_info().ok_or(DiscoveryError { operation: "GetDeployment", message: "no deploymentInfo".into() })?;
+        let revision = info.revision().ok_or(DiscoveryError { operation: "GetDeployment", message: "no revision".into() })?;
+        if let Some(text) = revision_text(revision) {
+            return Ok(text);
+        }
+        let app = info.application_name().unwrap_or_default();
+        let out = self
+            .reads
+            .get_application_revision()
+            .application_name(app)
+            .revision(revision.clone())
+            .send()
+            .await
+            .map_err(|e| sdk_error("GetApplicationRevision", e))?;
+        out.revision().and_then(revision_text).ok_or(DiscoveryError {
+            operation: "GetApplicationRevision",
+            message: "the revision has no AppSpec content".into(),
+        })
+    }
+}
+
+#[async_trait]
+impl Reporter for CodeDeploy {
+    async fn put_status(&self, event: &HookEvent, status: Status) -> Result<(), ReportError> {
+        let sent = self
+            .writes
+            .put_lifecycle_event_hook_execution_status()
+            .deployment_id(&event.deployment_id)
+            .lifecycle_event_hook_execution_id(&event.execution_id)
+            .status(aws_sdk_codedeploy::types::LifecycleEventStatus::from(status.as_str()))
+            .send()
+            .await;
+        let err = match sent {
+            Ok(_) => return Ok(()),
+            Err(e) => e,
+        };
+        let message = DisplayErrorContext(&err).to_string();
+        Err(match &err {
+            SdkError::ServiceError(ctx) => {
+                let http_status = ctx.raw().status().as_u16();
+                let code = ctx.err().code().unwrap_or_default();
+                if ctx.err().is_lifecycle_event_already_completed_exception() {
+                    ReportError::AlreadyCompleted(message)
+                } else if http_status >= 500
+                    || http_status == 429
+                    || matches!(code, "ThrottlingException" | "Throttling" | "RequestLimitExceeded" | "TooManyRequestsException")
+                {
+                    ReportError::Retryable(message)
+                } else {
+                    ReportError::Fatal(message)
+                }
+            }
+            SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => ReportError::Retryable(message),
+            _ => ReportError::Fatal(message),
+        })
+    }
+}
+
+/// Lambda `Invoke`.
+#[derive(Debug, Clone)]
+pub struct Lambda(pub aws_sdk_lambda::Client);
+
+#[async_trait]
+impl LambdaInvoker for Lambda {
+    async fn invoke(&self, function: &str, qualifier: &str, payload: Vec<u8>) -> Result<InvokeOutput, String> {
+        let out = self
+            .0
+            .invoke()
+            .function_name(function)
+            .qualifier(qualifier)
+            .payload(aws_sdk_lambda::primitives::Blob::new(payload))
+            .send()
+            .await
+            .map_err(|e| aws_sdk_lambda::error::DisplayErrorContext(e).to_string())?;
+        Ok(InvokeOutput {
+            payload: out.payload().map(|b| b.as_ref().to_vec()).unwrap_or_default(),
+            function_error: out.function_error().map(str::to_owned),
+            executed_version: out.executed_version().map(str::to_owned),
+        })
+    }
+}
+
+/// SSM `GetParameter`, SecureStrings decrypted.
+#[derive(Debug, Clone)]
+pub struct Ssm(pub aws_sdk_ssm::Client);
+
+#[async_trait]
+impl ParameterStore for Ssm {
+    async fn get(&self, name: &str) -> Result<String, String> {
+        let out = self
+            .0
+            .get_parameter()
+            .name(name)
+            .with_decryption(true)
+            .send()
+            .await
+            .map_err(|e| aws_sdk_ssm::error::DisplayErrorContext(e).to_string())?;
+        out.parameter().and_then(|p| p.value()).map(str::to_owned).ok_or_else(|| "the parameter has no value".to_owned())
+    }
+}
+
+/// The effects of the built-in checks, from the shared config.
+pub fn effects(sdk: &SdkConfig) -> Result<Effects, String> {
+    Ok(Effects { lambda: Arc::new(Lambda(aws_sdk_lambda::Client::new(sdk))), http: Arc::new(ReqwestSender::new()?) })
+}
+
+/// A hook wired to AWS: CodeDeploy for discovery and reports, the SDK for checks.
+pub fn hook(sdk: &SdkConfig, config: Result<Config, ConfigError>) -> Result<Hook, String> {
+    let codedeploy = Arc::new(CodeDeploy::new(sdk));
+    Ok(Hook::new(config, codedeploy.clone(), codedeploy, effects(sdk)?))
+}

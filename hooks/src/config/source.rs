@@ -1,0 +1,103 @@
+//! Where the config text comes from: `TRAFFIC_HOOK_CONFIG` (inline),
+//! `TRAFFIC_HOOK_CONFIG_FILE` (a path) or `TRAFFIC_HOOK_CONFIG_SSM` (a parameter), first found.
+
+use super::ConfigError;
+use async_trait::async_trait;
+use std::path::PathBuf;
+
+/// Inline config text.
+pub const ENV_INLINE: &str = "TRAFFIC_HOOK_CONFIG";
+/// Path of a config file.
+pub const ENV_FILE: &str = "TRAFFIC_HOOK_CONFIG_FILE";
+/// Name of an SSM parameter holding the config.
+pub const ENV_SSM: &str = "TRAFFIC_HOOK_CONFIG_SSM";
+
+/// Reads SSM parameters, behind a trait so tests can fake it.
+#[async_trait]
+pub trait ParameterStore: Send + Sync {
+    /// The value of `name`, SecureStrings decrypted.
+    async fn get(&self, name: &str) -> Result<String, String>;
+}
+
+/// A place a config can be read from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigSource {
+    /// The text itself.
+    Inline(String),
+    /// A file.
+    File(PathBuf),
+    /// An SSM parameter name.
+    Ssm(String),
+}
+
+impl ConfigSource {
+    /// The first source set in the environment, read through `lookup` (so tests need
+    /// no `set_var`). Empty values count as unset.
+    pub fn from_env(lookup: impl Fn(&str) -> Option<String>) -> Option<Self> {
+        let get = |k: &str| lookup(k).filter(|v| !v.trim().is_empty());
+        get(ENV_INLINE)
+            .map(Self::Inline)
+            .or_else(|| get(ENV_FILE).map(|p| Self::File(PathBuf::from(p))))
+            .or_else(|| get(ENV_SSM).map(Self::Ssm))
+    }
+
+    /// Where the text comes from, for messages (never the text itself: it may hold secrets).
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Inline(_) => ENV_INLINE.to_owned(),
+            Self::File(p) => format!("{ENV_FILE}={}", p.display()),
+            Self::Ssm(name) => format!("{ENV_SSM}={name}"),
+        }
+    }
+
+    /// Reads the text. `ssm` is needed only for [`ConfigSource::Ssm`].
+    pub async fn read(&self, ssm: Option<&dyn ParameterStore>) -> Result<String, ConfigError> {
+        match self {
+            Self::Inline(text) => Ok(text.clone()),
+            Self::File(path) => tokio::fs::read_to_string(path)
+                .await
+                .map_err(|e| ConfigError::single(ENV_FILE, format!("cannot read {}: {e}", path.display()))),
+            Self::Ssm(name) => match ssm {
+                None => Err(ConfigError::single(ENV_SSM, "no SSM client available")),
+                Some(store) => store
+                    .get(name)
+                    .await
+                    .map_err(|e| ConfigError::single(ENV_SSM, format!("cannot read parameter {name}: {e}"))),
+            },
+        }
+    }
+
+    /// Reads and validates.
+    pub async fn load(&self, ssm: Option<&dyn ParameterStore>) -> Result<super::Config, ConfigError> {
+        super::Config::parse(&self.read(ssm).await?)
+    }
+}
+
+/// The error for an environment with no config source.
+pub fn missing() -> ConfigError {
+    ConfigError::single(
+        "(environment)",
+        format!("no config: set {ENV_INLINE} (YAML or JSON), {ENV_FILE} (a path) or {ENV_SSM} (an SSM parameter name)"),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    #[test]
+    fn first_set_source_wins_and_empty_counts_as_unset() {
+        let env = HashMap::from([(ENV_INLINE, ""), (ENV_FILE, "/c.yaml"), (ENV_SSM, "/p")]);
+        let src = ConfigSource::from_env(|k| env.get(k).map(|v| v.to_string()));
+        assert_eq!(src, Some(ConfigSource::File("/c.yaml".into())));
+        assert_eq!(ConfigSource::from_env(|_| None), None);
+    }
+
+    #[tokio::test]
+    async fn unreadable_file_names_the_variable_and_path() {
+        let err = ConfigSource::File("/nonexistent/x.yaml".into()).load(None).await.unwrap_err();
+        assert_eq!(err.errors[0].path, ENV_FILE);
+        assert!(err.errors[0].message.contains("/nonexistent/x.yaml"));
+    }
+}

@@ -1,0 +1,97 @@
+use super::*;
+
+fn errors(text: &str) -> Vec<String> {
+    match Config::parse(text) {
+        Ok(_) => Vec::new(),
+        Err(e) => e.errors.iter().map(|e| e.to_string()).collect(),
+    }
+}
+
+#[test]
+fn the_contract_example_is_valid() {
+    let text = include_str!("../../tests/fixtures/contract-core.yaml");
+    let config = Config::parse(text).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(config.report_reserve, Duration::from_secs(5));
+    assert_eq!(config.checks.len(), 2);
+    let health = &config.checks[1];
+    assert_eq!(health.kind, "http");
+    assert_eq!(health.timing.count, 3);
+    assert_eq!(health.timing.interval, Duration::from_secs(2));
+    assert_eq!(health.timing.timeout, Duration::from_secs(5));
+    assert_eq!(config.checks[0].phase, Some(Phase::Pre));
+    assert_eq!(config.target.target_version.as_deref(), Some("2"));
+}
+
+#[test]
+fn defaults_apply_to_every_check() {
+    let c = Config::parse("defaults: { timeout: 3s, count: 2 }\nchecks: [ { name: a, invoke: {} } ]").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.checks[0].timing.timeout, Duration::from_secs(3));
+    assert_eq!(c.checks[0].timing.count, 2);
+}
+
+#[test]
+fn reports_every_error_at_once_with_field_paths() {
+    let errs = errors(
+        r#"
+report_reserve: 5
+colour: blue
+checks:
+  - name: a
+    invoke: {}
+    timeout: soon
+    expect: "status =="
+  - name: a
+    http: { url: "not a url", method: get }
+  - name: c
+    http: { url: "https://x/{{aliass}}" }
+  - name: d
+  - name: e
+    invoke: {}
+    http: { url: "https://x" }
+"#,
+    );
+    let expected = [
+        "colour: unknown field",
+        "report_reserve: `5` has no unit",
+        "checks[0].timeout: `soon` is not a duration",
+        "checks[0].expect: `status ==` is not a valid JMESPath expression",
+        "checks[1].http.url: `not a url` is not an absolute URL",
+        "checks[1].http.method: `get` is not an HTTP method",
+        "checks[1].name: duplicate name `a` (also checks[0])",
+        "checks[2].http.url: unknown variable `{{aliass}}`",
+        "checks[3]: no check kind",
+        "checks[4]: one kind per check, found invoke and http",
+    ];
+    for want in expected {
+        assert!(errs.iter().any(|e| e.starts_with(want)), "missing `{want}` in {errs:#?}");
+    }
+    assert_eq!(errs.len(), expected.len(), "{errs:#?}");
+}
+
+#[test]
+fn unknown_fields_inside_a_kind_are_errors() {
+    let errs = errors("checks: [ { name: a, http: { url: 'https://x', methd: GET } } ]");
+    assert_eq!(errs.len(), 1);
+    assert!(errs[0].starts_with("checks[0].http: unknown field `methd`"), "{errs:?}");
+}
+
+#[test]
+fn empty_and_non_mapping_documents_say_what_is_expected() {
+    assert!(errors("")[0].contains("expected a mapping with `checks:`"));
+    assert!(errors("checks: []")[0].starts_with("checks: empty"));
+    assert!(errors("checks: [ 1 ]")[0].starts_with("checks[0]: expected a mapping"));
+    assert!(errors("{ checks: [")[0].starts_with("(config): not valid YAML"));
+}
+
+#[test]
+fn json_configs_work_too() {
+    let c = Config::parse(r#"{"checks": [{"name": "a", "invoke": {"qualifier": 7}}]}"#);
+    assert!(c.is_ok(), "{c:?}");
+}
+
+#[test]
+fn count_zero_and_bad_phase_are_errors() {
+    let errs = errors("checks: [ { name: a, invoke: {}, count: 0, phase: during } ]");
+    assert!(errs.iter().any(|e| e.starts_with("checks[0].count: must be at least 1")), "{errs:?}");
+    assert!(errs.iter().any(|e| e.starts_with("checks[0].phase: `during` is not a phase")), "{errs:?}");
+}

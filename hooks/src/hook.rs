@@ -1,0 +1,267 @@
+//! One hook invocation: event → discovery → checks → exactly one report.
+//!
+//! Whatever goes wrong before the report (a bad config, a failed discovery, a check
+//! that hangs or panics) still ends in a report of `Failed` with a reason. Only an
+//! event without its ids cannot be reported: that invocation returns an error.
+
+use crate::check::{records_snapshot, run_check, CheckSpec, Effects, Records};
+use crate::clock::{Clock, SystemClock};
+use crate::config::{Config, ConfigError, DEFAULT_REPORT_RESERVE};
+use crate::deployment::{discover, Deployment, DeploymentSource};
+use crate::event::{EventError, HookEvent};
+use crate::report::{self, ReportOutcome, Reporter, Status};
+use crate::summary::{CheckOutcome, CheckStatus, NoProgress, Progress, Verdict};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::SystemTime;
+use tokio::time::{Duration, Instant};
+
+/// Kept back from the Lambda deadline for the runtime to post the response after the
+/// last report attempt.
+const RESPONSE_MARGIN: Duration = Duration::from_millis(250);
+
+/// Why an invocation ends in an error instead of a verdict.
+#[derive(Debug, thiserror::Error)]
+pub enum HookError {
+    /// The event lacks its ids, so no status can be reported.
+    #[error(transparent)]
+    Event(#[from] EventError),
+    /// The verdict could not be reported; Lambda's retry of the async invocation may
+    /// deliver the event again.
+    #[error("verdict {status} could not be reported to CodeDeploy: {error}")]
+    NotReported {
+        /// The verdict.
+        status: &'static str,
+        /// The last report error.
+        error: String,
+    },
+}
+
+impl From<HookError> for lambda_runtime::Diagnostic {
+    fn from(e: HookError) -> Self {
+        let error_type = match e {
+            HookError::Event(_) => "traffic_hook::InvalidEvent",
+            HookError::NotReported { .. } => "traffic_hook::NotReported",
+        };
+        Self { error_type: error_type.to_owned(), error_message: e.to_string() }
+    }
+}
+
+/// Runs checks for a deployment: the part of a hook that terminal runs share.
+#[derive(Clone)]
+pub struct Verifier {
+    /// Effects for the built-in checks.
+    pub effects: Effects,
+    /// Values for `{{env.NAME}}`.
+    pub env: BTreeMap<String, String>,
+    /// Checks added in code, run after the config's.
+    pub extra: Vec<CheckSpec>,
+}
+
+impl Verifier {
+    /// A verifier with no extra checks and an empty environment.
+    pub fn new(effects: Effects) -> Self {
+        Self { effects, env: BTreeMap::new(), extra: Vec::new() }
+    }
+
+    /// Runs the checks of the deployment's phase concurrently; checks still running at
+    /// `deadline` are abandoned and fail with reason `deadline`.
+    pub async fn verify(
+        &self,
+        config: &Config,
+        deployment: Deployment,
+        deadline: Option<Instant>,
+        progress: Arc<dyn Progress>,
+    ) -> Verdict {
+        let phase = deployment.facts.phase;
+        let built = config.build_checks(&deployment, &self.env, &self.effects);
+        let deployment = Arc::new(deployment);
+        let mut outcomes: Vec<Option<CheckOutcome>> = Vec::new();
+        let mut to_run = Vec::new();
+        for b in built.into_iter().chain(self.extra.iter().cloned().map(Ok)) {
+            match b {
+                Ok(spec) if !spec.runs_in(phase) => {
+                    let why = format!("runs in phase {}", spec.phase.map(|p| p.to_string()).unwrap_or_default());
+                    outcomes.push(Some(CheckOutcome::not_run(&spec.name, spec.check.kind(), spec.phase, CheckStatus::Skipped, why)));
+                }
+                Ok(spec) => {
+                    to_run.push((outcomes.len(), spec));
+                    outcomes.push(None);
+                }
+                Err((name, kind, check_phase, reason)) => {
+                    let status = if crate::check::CheckSpec::phase_matches(check_phase, phase) { CheckStatus::Failed } else { CheckStatus::Skipped };
+                    outcomes.push(Some(CheckOutcome::not_run(&name, kind, check_phase, status, format!("cannot run: {reason}"))));
+                }
+            }
+        }
+        for (slot, outcome) in run_checks(to_run, deployment.clone(), deadline, progress).await {
+            outcomes[slot] = Some(outcome);
+        }
+        let deployment = Arc::unwrap_or_clone(deployment);
+        Verdict::judge(deployment, outcomes.into_iter().flatten().collect(), config.dry_run)
+    }
+}
+
+/// Runs checks concurrently, each in its own task so a panic stays in its check.
+async fn run_checks(
+    specs: Vec<(usize, CheckSpec)>,
+    deployment: Arc<Deployment>,
+    deadline: Option<Instant>,
+    progress: Arc<dyn Progress>,
+) -> Vec<(usize, CheckOutcome)> {
+    let started = Instant::now();
+    let running: Vec<_> = specs
+        .into_iter()
+        .map(|(slot, spec)| {
+            let records = Records::default();
+            let meta = (spec.name.clone(), spec.check.kind(), spec.phase, spec.dry_run);
+            let task = tokio::spawn(run_check(spec, deployment.clone(), records.clone(), progress.clone()));
+            (slot, meta, records, task)
+        })
+        .collect();
+    let mut outcomes = Vec::with_capacity(running.len());
+    // All tasks run already; awaiting them one by one under one deadline is enough.
+    for (slot, (name, kind, phase, dry_run), records, mut task) in running {
+        let joined = match deadline {
+            Some(d) => tokio::time::timeout_at(d, &mut task).await,
+            None => Ok((&mut task).await),
+        };
+        let failed = |reason: String| {
+            let mut o = CheckOutcome::not_run(&name, kind, phase, CheckStatus::Failed, reason);
+            o.measurements = records_snapshot(&records);
+            o.elapsed = started.elapsed();
+            o.dry_run = dry_run;
+            o
+        };
+        let outcome = match joined {
+            Ok(Ok(outcome)) => outcome,
+            Ok(Err(e)) if e.is_panic() => failed(format!("panicked: {}", panic_message(e.into_panic()))),
+            Ok(Err(e)) => failed(format!("task ended: {e}")),
+            Err(_) => {
+                task.abort();
+                let n = records_snapshot(&records).len();
+                failed(format!("deadline: still running when the hook had to report ({n} measurement(s) taken)"))
+            }
+        };
+        outcomes.push((slot, outcome));
+    }
+    outcomes
+}
+
+fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".to_owned())
+}
+
+/// A CodeDeploy lifecycle hook: checks from a config (and code), reported exactly once.
+pub struct Hook {
+    config: Result<Config, ConfigError>,
+    source: Arc<dyn DeploymentSource>,
+    reporter: Arc<dyn Reporter>,
+    verifier: Verifier,
+    clock: Arc<dyn Clock>,
+    own_function: Option<String>,
+}
+
+impl Hook {
+    /// A hook. An `Err` config is kept: every event is then answered with `Failed` and
+    /// the config error, so a deployment stops at once instead of hanging.
+    pub fn new(
+        config: Result<Config, ConfigError>,
+        source: Arc<dyn DeploymentSource>,
+        reporter: Arc<dyn Reporter>,
+        effects: Effects,
+    ) -> Self {
+        Self { config, source, reporter, verifier: Verifier::new(effects), clock: Arc::new(SystemClock), own_function: None }
+    }
+
+    /// Adds a check written in code; it runs beside the config's checks.
+    pub fn with_check(mut self, spec: CheckSpec) -> Self {
+        self.verifier.extra.push(spec);
+        self
+    }
+
+    /// This hook's function name (`AWS_LAMBDA_FUNCTION_NAME`), to tell the phase from
+    /// the AppSpec's `Hooks`.
+    pub fn with_own_function(mut self, name: Option<String>) -> Self {
+        self.own_function = name;
+        self
+    }
+
+    /// The environment `{{env.NAME}}` reads.
+    pub fn with_env(mut self, env: BTreeMap<String, String>) -> Self {
+        self.verifier.env = env;
+        self
+    }
+
+    /// Replaces the wall clock (tests).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Handles one lifecycle event that must be answered by the wall-clock `deadline`.
+    pub async fn handle(&self, raw_event: &Value, deadline: SystemTime) -> Result<Verdict, HookError> {
+        let event = HookEvent::parse(raw_event).inspect_err(|e| tracing::error!(error = %e, "unusable event"))?;
+        let now = Instant::now();
+        let remaining = self.clock.until(deadline);
+        let report_deadline = now + remaining.saturating_sub(RESPONSE_MARGIN);
+        let reserve = self.config.as_ref().map(|c| c.report_reserve).unwrap_or(DEFAULT_REPORT_RESERVE);
+        let check_deadline = now + remaining.saturating_sub(reserve);
+        tracing::info!(deployment_id = %event.deployment_id, remaining_ms = remaining.as_millis() as u64, "lifecycle event received");
+        let unknown = Deployment { deployment_id: Some(event.deployment_id.clone()), ..Deployment::default() };
+        let mut verdict = match &self.config {
+            Err(e) => Verdict::failed_early(unknown, e.to_string()),
+            Ok(config) => {
+                let found = tokio::time::timeout_at(
+                    check_deadline,
+                    discover(&*self.source, &event.deployment_id, self.own_function.as_deref(), &config.target),
+                )
+                .await;
+                let deployment = found.unwrap_or_else(|_| {
+                    let mut d = unknown;
+                    d.merge("config target", config.target.clone());
+                    d.notes.push("discovery did not finish before the deadline".to_owned());
+                    d
+                });
+                self.verifier.verify(config, deployment, Some(check_deadline), Arc::new(NoProgress)).await
+            }
+        };
+        let outcome = report::report(&*self.reporter, &event, verdict.status, report_deadline).await;
+        verdict.report = Some(outcome.describe());
+        verdict.log();
+        match outcome {
+            ReportOutcome::GaveUp { error, .. } => Err(HookError::NotReported { status: verdict.status.as_str(), error }),
+            _ => Ok(verdict),
+        }
+    }
+}
+
+impl Verdict {
+    /// The invocation's response: verdict and one line per check, without measurement
+    /// values (they may be large or hold secrets; the log has the details).
+    pub fn response(&self) -> Value {
+        let checks: Vec<Value> = self
+            .checks
+            .iter()
+            .map(|c| serde_json::json!({ "name": c.name, "status": c.status, "reason": c.reason }))
+            .collect();
+        serde_json::json!({
+            "status": self.status,
+            "reason": self.reason,
+            "report": self.report,
+            "deployment_id": self.deployment.deployment_id,
+            "phase": self.deployment.facts.phase,
+            "checks": checks,
+        })
+    }
+
+    /// Whether the verdict lets the deployment go on.
+    pub fn succeeded(&self) -> bool {
+        self.status == Status::Succeeded
+    }
+}

@@ -1,0 +1,150 @@
+//! `{{variable}}` substitution in config strings.
+//!
+//! Known variables: `function`, `alias`, `current_version`, `target_version`,
+//! `deployment_id` and `env.NAME`. An unknown name is a config error that `validate`
+//! finds; a known name whose value is unknown at run time fails the check that uses it.
+
+use crate::deployment::Deployment;
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// The variable names besides `env.NAME`.
+pub const NAMES: [&str; 5] = ["function", "alias", "current_version", "target_version", "deployment_id"];
+
+/// Values for the variables.
+#[derive(Debug, Clone, Default)]
+pub struct Vars {
+    values: BTreeMap<&'static str, String>,
+    env: BTreeMap<String, String>,
+    /// When set, every known name renders as this (used to validate without a deployment).
+    placeholder: Option<String>,
+}
+
+impl Vars {
+    /// The values a deployment gives, plus an environment for `{{env.NAME}}`.
+    pub fn new(deployment: &Deployment, env: BTreeMap<String, String>) -> Self {
+        let f = &deployment.facts;
+        let values = [
+            ("function", f.function.clone()),
+            ("alias", f.alias.clone()),
+            ("current_version", f.current_version.clone()),
+            ("target_version", f.target_version.clone()),
+            ("deployment_id", deployment.deployment_id.clone()),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| Some((k, v?)))
+        .collect();
+        Self { values, env, placeholder: None }
+    }
+
+    /// Values that let validation render every known name without a deployment.
+    pub fn placeholders() -> Self {
+        Self { placeholder: Some("placeholder".to_owned()), ..Self::default() }
+    }
+
+    fn lookup(&self, name: &str) -> Result<String, String> {
+        let known = NAMES.contains(&name) || name.strip_prefix("env.").is_some_and(|n| !n.is_empty());
+        if !known {
+            return Err(format!(
+                "unknown variable `{{{{{name}}}}}`; known: {}, env.NAME",
+                NAMES.map(|n| format!("{{{{{n}}}}}")).join(", ")
+            ));
+        }
+        if let Some(p) = &self.placeholder {
+            return Ok(p.clone());
+        }
+        if let Some(env_name) = name.strip_prefix("env.") {
+            return self
+                .env
+                .get(env_name)
+                .cloned()
+                .ok_or_else(|| format!("`{{{{{name}}}}}`: environment variable {env_name} is not set"));
+        }
+        self.values.get(name).cloned().ok_or_else(|| {
+            format!("`{{{{{name}}}}}` is unknown for this deployment (not discovered, and not in the config's `target:`)")
+        })
+    }
+}
+
+/// Replaces every `{{ name }}` in `text`.
+pub fn render(text: &str, vars: &Vars) -> Result<String, String> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("{{") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let end = after.find("}}").ok_or_else(|| format!("`{{{{` without closing `}}}}` in `{text}`"))?;
+        out.push_str(&vars.lookup(after[..end].trim())?);
+        rest = &after[end + 2..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// Renders every string (keys included) inside a JSON value; errors carry the
+/// JSON path below `path`.
+pub fn render_value(value: &Value, vars: &Vars, path: &str) -> Result<Value, (String, String)> {
+    Ok(match value {
+        Value::String(s) => Value::String(render(s, vars).map_err(|e| (path.to_owned(), e))?),
+        Value::Array(items) => Value::Array(
+            items
+                .iter()
+                .enumerate()
+                .map(|(i, v)| render_value(v, vars, &format!("{path}[{i}]")))
+                .collect::<Result<_, _>>()?,
+        ),
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| {
+                    let child = format!("{path}.{k}");
+                    let key = render(k, vars).map_err(|e| (child.clone(), e))?;
+                    Ok::<_, (String, String)>((key, render_value(v, vars, &child)?))
+                })
+                .collect::<Result<_, _>>()?,
+        ),
+        other => other.clone(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::deployment::Facts;
+    use serde_json::json;
+
+    fn vars() -> Vars {
+        let d = Deployment::from_facts(
+            Some("d-1".into()),
+            Facts { function: Some("fn".into()), alias: Some("live".into()), ..Facts::default() },
+            "test",
+        );
+        Vars::new(&d, BTreeMap::from([("STAGE".to_owned(), "prod".to_owned())]))
+    }
+
+    #[test]
+    fn replaces_known_variables_with_or_without_spaces() {
+        assert_eq!(render("https://x/{{alias}}/{{ function }}?d={{deployment_id}}&s={{env.STAGE}}", &vars()).ok(),
+            Some("https://x/live/fn?d=d-1&s=prod".to_owned()));
+    }
+
+    #[test]
+    fn unknown_variable_is_an_error_even_with_placeholders() {
+        let err = render("{{aliass}}", &Vars::placeholders()).unwrap_err();
+        assert!(err.contains("unknown variable `{{aliass}}`"), "{err}");
+    }
+
+    #[test]
+    fn missing_values_name_the_variable() {
+        assert!(render("{{target_version}}", &vars()).unwrap_err().contains("{{target_version}}"));
+        assert!(render("{{env.NOPE}}", &vars()).unwrap_err().contains("NOPE is not set"));
+        assert!(render("{{alias", &vars()).is_err());
+    }
+
+    #[test]
+    fn renders_inside_json_and_reports_the_path() {
+        let v = render_value(&json!({"a": ["{{alias}}", 1]}), &vars(), "payload").ok();
+        assert_eq!(v, Some(json!({"a": ["live", 1]})));
+        let (path, _) = render_value(&json!({"a": [1, "{{x}}"]}), &vars(), "payload").unwrap_err();
+        assert_eq!(path, "payload.a[1]");
+    }
+}

@@ -1,0 +1,426 @@
+//! Fake CodeDeploy and Lambda on one loopback port.
+//!
+//! CodeDeploy speaks awsJson1.1: `POST /` with `X-Amz-Target: CodeDeploy_20141006.<Op>`.
+//! Lambda `Invoke` speaks restJson1: `POST /2015-03-31/functions/<name>/invocations`.
+//! `GET /_testkit/calls` returns what was called, for scripts outside Rust.
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+/// A Lambda deployment CodeDeploy knows about.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FakeDeployment {
+    /// The deployment id.
+    pub id: String,
+    /// Application name.
+    #[serde(default = "app")]
+    pub application: String,
+    /// Function being deployed.
+    pub function: String,
+    /// Alias shifting traffic.
+    pub alias: String,
+    /// Version serving now.
+    pub current_version: String,
+    /// Version being deployed.
+    pub target_version: String,
+    /// The lifecycle event in progress: `BeforeAllowTraffic` or `AfterAllowTraffic`.
+    #[serde(default)]
+    pub lifecycle_event: Option<String>,
+    /// Whether `ListDeploymentTargets` lists the target (false: discovery must fall back
+    /// to the AppSpec).
+    #[serde(default = "yes")]
+    pub has_target: bool,
+    /// Hooks named in the AppSpec: lifecycle event name → hook function.
+    #[serde(default)]
+    pub hooks: BTreeMap<String, String>,
+}
+
+fn app() -> String {
+    "traffic-hooks-demo".to_owned()
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl FakeDeployment {
+    /// A deployment of `function:alias` from `current` to `target` in `lifecycle_event`.
+    pub fn new(id: &str, function: &str, alias: &str, current: &str, target: &str, lifecycle_event: &str) -> Self {
+        Self {
+            id: id.to_owned(),
+            application: app(),
+            function: function.to_owned(),
+            alias: alias.to_owned(),
+            current_version: current.to_owned(),
+            target_version: target.to_owned(),
+            lifecycle_event: Some(lifecycle_event.to_owned()),
+            has_target: true,
+            hooks: BTreeMap::new(),
+        }
+    }
+
+    fn appspec(&self) -> String {
+        let hooks: Vec<Value> = self.hooks.iter().map(|(k, v)| json!({ k: v })).collect();
+        json!({
+            "version": 0.0,
+            "Resources": [{ "fn": { "Type": "AWS::Lambda::Function", "Properties": {
+                "Name": self.function, "Alias": self.alias,
+                "CurrentVersion": self.current_version, "TargetVersion": self.target_version } } }],
+            "Hooks": hooks,
+        })
+        .to_string()
+    }
+}
+
+/// How a function version answers `Invoke`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct VersionBehaviour {
+    /// The response payload; `null` with `echo` unset answers `{"version": V, "input": payload}`.
+    #[serde(default)]
+    pub payload: Value,
+    /// `X-Amz-Function-Error` to set (`Unhandled`).
+    #[serde(default)]
+    pub function_error: Option<String>,
+    /// Wait this long before answering.
+    #[serde(default)]
+    pub delay_ms: u64,
+}
+
+/// A function with versions and aliases.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct FakeFunction {
+    /// Version → behaviour.
+    pub versions: BTreeMap<String, VersionBehaviour>,
+    /// Alias → version.
+    #[serde(default)]
+    pub aliases: BTreeMap<String, String>,
+}
+
+/// A fault to inject into the next matching CodeDeploy calls.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Fault {
+    /// 400 `ThrottlingException`.
+    Throttle,
+    /// 500 `InternalFailure`.
+    ServerError,
+    /// 400 `LifecycleEventAlreadyCompletedException`.
+    AlreadyCompleted,
+    /// 400 `DeploymentDoesNotExistException`.
+    UnknownDeployment,
+}
+
+/// One recorded CodeDeploy call.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Call {
+    /// The operation, e.g. `GetDeploymentTarget`.
+    pub operation: String,
+    /// The request body.
+    pub body: Value,
+    /// The HTTP status answered.
+    pub status: u16,
+}
+
+/// One accepted `PutLifecycleEventHookExecutionStatus`.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Report {
+    /// Deployment id.
+    pub deployment_id: String,
+    /// Hook execution id.
+    pub execution_id: String,
+    /// `Succeeded` or `Failed`.
+    pub status: String,
+}
+
+/// One recorded Lambda invocation.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Invocation {
+    /// Function name as sent.
+    pub function: String,
+    /// Qualifier as sent.
+    pub qualifier: Option<String>,
+    /// The version that answered.
+    pub version: Option<String>,
+    /// The payload.
+    pub payload: Value,
+}
+
+#[derive(Default)]
+struct Inner {
+    deployments: HashMap<String, FakeDeployment>,
+    functions: HashMap<String, FakeFunction>,
+    faults: VecDeque<(Option<String>, Fault)>,
+    calls: Vec<Call>,
+    reports: Vec<Report>,
+    completed: HashSet<String>,
+    invocations: Vec<Invocation>,
+}
+
+/// Fake CodeDeploy + Lambda. Clone it freely: clones share state.
+#[derive(Clone, Default)]
+pub struct FakeAws {
+    inner: Arc<Mutex<Inner>>,
+}
+
+/// A scenario file: deployments and functions to load (see `testkit/fixtures/`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Scenario {
+    #[serde(default)]
+    deployments: Vec<FakeDeployment>,
+    #[serde(default)]
+    functions: BTreeMap<String, FakeFunction>,
+}
+
+impl FakeAws {
+    /// Knows nothing yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Loads deployments and functions from a scenario JSON document.
+    pub fn load_scenario(&self, scenario: &Value) -> Result<&Self, String> {
+        let s: Scenario = serde_json::from_value(scenario.clone()).map_err(|e| format!("scenario: {e}"))?;
+        for d in s.deployments {
+            self.deployment(d);
+        }
+        for (name, f) in s.functions {
+            self.function(&name, f);
+        }
+        Ok(self)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Adds (or replaces) a deployment.
+    pub fn deployment(&self, d: FakeDeployment) -> &Self {
+        self.lock().deployments.insert(d.id.clone(), d);
+        self
+    }
+
+    /// Adds (or replaces) a function.
+    pub fn function(&self, name: &str, f: FakeFunction) -> &Self {
+        self.lock().functions.insert(name.to_owned(), f);
+        self
+    }
+
+    /// Makes the next `n` calls of `operation` (any operation when `None`) fail with `fault`.
+    pub fn fail_next(&self, operation: Option<&str>, fault: Fault, n: usize) -> &Self {
+        let mut inner = self.lock();
+        for _ in 0..n {
+            inner.faults.push_back((operation.map(str::to_owned), fault));
+        }
+        self
+    }
+
+    /// Every CodeDeploy call so far.
+    pub fn calls(&self) -> Vec<Call> {
+        self.lock().calls.clone()
+    }
+
+    /// The CodeDeploy calls of one operation.
+    pub fn calls_of(&self, operation: &str) -> Vec<Call> {
+        self.lock().calls.iter().filter(|c| c.operation == operation).cloned().collect()
+    }
+
+    /// Accepted status reports.
+    pub fn reports(&self) -> Vec<Report> {
+        self.lock().reports.clone()
+    }
+
+    /// Lambda invocations so far.
+    pub fn invocations(&self) -> Vec<Invocation> {
+        self.lock().invocations.clone()
+    }
+
+    /// The router, to serve with [`crate::Server::start`].
+    pub fn router(&self) -> axum::Router {
+        axum::Router::new()
+            .route("/", post(codedeploy))
+            .route("/2015-03-31/functions/{name}/invocations", post(invoke))
+            .route("/_testkit/calls", get(recorded))
+            .with_state(self.clone())
+    }
+
+    /// Starts serving.
+    pub async fn start(&self) -> std::io::Result<crate::Server> {
+        crate::Server::start(self.router()).await
+    }
+}
+
+fn aws_error(status: StatusCode, code: &str, message: &str) -> Response {
+    let mut resp = (status, axum::Json(json!({ "__type": code, "message": message }))).into_response();
+    resp.headers_mut().insert("content-type", HeaderValue::from_static("application/x-amz-json-1.1"));
+    if let Ok(v) = HeaderValue::from_str(code) {
+        resp.headers_mut().insert("x-amzn-errortype", v);
+    }
+    resp
+}
+
+fn aws_ok(body: Value) -> Response {
+    let mut resp = (StatusCode::OK, axum::Json(body)).into_response();
+    resp.headers_mut().insert("content-type", HeaderValue::from_static("application/x-amz-json-1.1"));
+    resp
+}
+
+fn fault_response(f: Fault) -> Response {
+    match f {
+        Fault::Throttle => aws_error(StatusCode::BAD_REQUEST, "ThrottlingException", "Rate exceeded"),
+        Fault::ServerError => aws_error(StatusCode::INTERNAL_SERVER_ERROR, "InternalFailure", "injected 500"),
+        Fault::AlreadyCompleted => {
+            aws_error(StatusCode::BAD_REQUEST, "LifecycleEventAlreadyCompletedException", "already completed")
+        }
+        Fault::UnknownDeployment => aws_error(StatusCode::BAD_REQUEST, "DeploymentDoesNotExistException", "no such deployment"),
+    }
+}
+
+async fn codedeploy(State(fake): State<FakeAws>, headers: HeaderMap, body: Bytes) -> Response {
+    let target = headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let operation = target.strip_prefix("CodeDeploy_20141006.").unwrap_or(target).to_owned();
+    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let mut inner = fake.lock();
+    let fault_at = inner.faults.iter().position(|(op, _)| op.as_deref().is_none_or(|o| o == operation));
+    let response = match fault_at.and_then(|i| inner.faults.remove(i)) {
+        Some((_, fault)) => fault_response(fault),
+        None => answer(&mut inner, &operation, &body),
+    };
+    inner.calls.push(Call { operation, body, status: response.status().as_u16() });
+    response
+}
+
+fn str_field<'a>(body: &'a Value, name: &str) -> &'a str {
+    body.get(name).and_then(Value::as_str).unwrap_or_default()
+}
+
+fn answer(inner: &mut Inner, operation: &str, body: &Value) -> Response {
+    let id = str_field(body, "deploymentId");
+    let deployment = inner.deployments.get(id).cloned();
+    let missing = || aws_error(StatusCode::BAD_REQUEST, "DeploymentDoesNotExistException", &format!("deployment {id} does not exist"));
+    match operation {
+        "ListDeploymentTargets" => match deployment {
+            None => missing(),
+            Some(d) => {
+                let ids: Vec<String> = if d.has_target { vec![format!("{}:{}", d.function, d.alias)] } else { Vec::new() };
+                aws_ok(json!({ "targetIds": ids }))
+            }
+        },
+        "GetDeploymentTarget" => match deployment {
+            None => missing(),
+            Some(d) => {
+                let events: Vec<Value> = ["BeforeAllowTraffic", "AllowTraffic", "AfterAllowTraffic"]
+                    .iter()
+                    .map(|name| {
+                        let status = match d.lifecycle_event.as_deref() {
+                            Some(now) if now == *name => "InProgress",
+                            Some("AfterAllowTraffic") => "Succeeded",
+                            Some("AllowTraffic") if *name == "BeforeAllowTraffic" => "Succeeded",
+                            _ => "Pending",
+                        };
+                        json!({ "lifecycleEventName": name, "status": status })
+                    })
+                    .collect();
+                aws_ok(json!({ "deploymentTarget": { "deploymentTargetType": "LambdaTarget", "lambdaTarget": {
+                    "deploymentId": d.id, "targetId": str_field(body, "targetId"),
+                    "targetArn": format!("arn:aws:lambda:us-east-1:123456789012:function:{}:{}", d.function, d.alias),
+                    "status": "InProgress", "lifecycleEvents": events,
+                    "lambdaFunctionInfo": { "functionName": d.function, "functionAlias": d.alias,
+                        "currentVersion": d.current_version, "targetVersion": d.target_version,
+                        "targetVersionWeight": if d.lifecycle_event.as_deref() == Some("AfterAllowTraffic") { 1.0 } else { 0.0 } }
+                } } }))
+            }
+        },
+        "GetDeployment" => match deployment {
+            None => missing(),
+            Some(d) => aws_ok(json!({ "deploymentInfo": {
+                "applicationName": d.application, "deploymentGroupName": format!("{}-group", d.application),
+                "deploymentId": d.id, "status": "InProgress", "computePlatform": "Lambda",
+                "revision": { "revisionType": "AppSpecContent", "appSpecContent": { "sha256": "0" } }
+            } })),
+        },
+        "GetApplicationRevision" => {
+            let app = str_field(body, "applicationName");
+            match inner.deployments.values().find(|d| d.application == app) {
+                None => aws_error(StatusCode::BAD_REQUEST, "ApplicationDoesNotExistException", app),
+                Some(d) => aws_ok(json!({ "applicationName": app,
+                    "revision": { "revisionType": "AppSpecContent", "appSpecContent": { "content": d.appspec(), "sha256": "0" } },
+                    "revisionInfo": { "description": "fake" } })),
+            }
+        }
+        "PutLifecycleEventHookExecutionStatus" => {
+            let execution_id = str_field(body, "lifecycleEventHookExecutionId").to_owned();
+            if deployment.is_none() {
+                return missing();
+            }
+            if !inner.completed.insert(execution_id.clone()) {
+                return fault_response(Fault::AlreadyCompleted);
+            }
+            let status = str_field(body, "status").to_owned();
+            inner.reports.push(Report { deployment_id: id.to_owned(), execution_id: execution_id.clone(), status });
+            aws_ok(json!({ "lifecycleEventHookExecutionId": execution_id }))
+        }
+        other => aws_error(StatusCode::BAD_REQUEST, "UnknownOperationException", &format!("the fake does not implement {other}")),
+    }
+}
+
+#[derive(Deserialize)]
+struct InvokeQuery {
+    #[serde(rename = "Qualifier")]
+    qualifier: Option<String>,
+}
+
+async fn invoke(State(fake): State<FakeAws>, Path(name): Path<String>, Query(q): Query<InvokeQuery>, body: Bytes) -> Response {
+    let payload: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    // Accept names, partial and full ARNs, with or without a qualifier suffix.
+    let bare = match name.split(':').collect::<Vec<_>>().as_slice() {
+        ["arn", _, "lambda", _, _, "function", n, ..] => (*n).to_owned(),
+        [n, ..] => (*n).to_owned(),
+        [] => name.clone(),
+    };
+    let (version, behaviour) = {
+        let mut inner = fake.lock();
+        let function = inner.functions.get(&bare).cloned();
+        let qualifier = q.qualifier.clone().unwrap_or_else(|| "$LATEST".to_owned());
+        let version = function.as_ref().map(|f| f.aliases.get(&qualifier).cloned().unwrap_or(qualifier.clone()));
+        let behaviour = function.zip(version.clone()).and_then(|(f, v)| f.versions.get(&v).cloned());
+        inner.invocations.push(Invocation { function: name.clone(), qualifier: q.qualifier, version: version.clone(), payload: payload.clone() });
+        (version, behaviour)
+    };
+    let Some(b) = behaviour else {
+        let mut resp = (
+            StatusCode::NOT_FOUND,
+            axum::Json(json!({ "Type": "User", "message": format!("Function not found: {name}:{}", version.unwrap_or_default()) })),
+        )
+            .into_response();
+        resp.headers_mut().insert("x-amzn-errortype", HeaderValue::from_static("ResourceNotFoundException"));
+        return resp;
+    };
+    tokio::time::sleep(Duration::from_millis(b.delay_ms)).await;
+    let version = version.unwrap_or_default();
+    let answer = if b.payload.is_null() { json!({ "version": version, "input": payload }) } else { b.payload };
+    let mut resp = (StatusCode::OK, axum::Json(answer)).into_response();
+    if let Ok(v) = HeaderValue::from_str(&version) {
+        resp.headers_mut().insert("x-amz-executed-version", v);
+    }
+    if let Some(err) = b.function_error.as_deref().and_then(|e| HeaderValue::from_str(e).ok()) {
+        resp.headers_mut().insert("x-amz-function-error", err);
+    }
+    resp
+}
+
+async fn recorded(State(fake): State<FakeAws>) -> Response {
+    let inner = fake.lock();
+    axum::Json(json!({ "calls": inner.calls, "reports": inner.reports, "invocations": inner.invocations })).into_response()
+}

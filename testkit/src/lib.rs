@@ -1,0 +1,34 @@
+//! Test doubles for traffic-hooks, all on loopback:
+//!
+//! - [`FakeAws`]: CodeDeploy (awsJson1.1) and Lambda `Invoke` (restJson1) on one port,
+//!   so a single `AWS_ENDPOINT_URL` reaches both; calls are recorded and faults can be
+//!   injected.
+//! - [`FakeHttp`]: HTTP endpoints with a scripted status, body and delay.
+//! - [`RuntimeHost`]: a Lambda Runtime API that starts a hook binary as a child
+//!   process and feeds it events with deadlines, as Lambda would.
+//!
+//! Event fixtures live in `testkit/events/`, scenarios in `testkit/fixtures/`.
+
+mod aws;
+mod http;
+mod runtime;
+mod server;
+
+pub use aws::{Call, Fault, FakeAws, FakeDeployment, FakeFunction, Invocation, Report, VersionBehaviour};
+pub use http::{FakeHttp, Route};
+pub use runtime::{HostError, Outcome, RuntimeHost};
+pub use server::Server;
+
+use std::path::PathBuf;
+
+/// The directory of this crate's fixtures (`testkit/`), for tests in any crate.
+pub fn testkit_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Reads `testkit/events/<name>` as JSON.
+pub fn event(name: &str) -> serde_json::Value {
+    let path = testkit_dir().join("events").join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("parsing {}: {e}", path.display()))
+}
