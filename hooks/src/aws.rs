@@ -48,12 +48,41 @@ impl CodeDeploy {
     }
 }
 
-fn sdk_error<E, R>(operation: &'static str, e: SdkError<E, R>) -> DiscoveryError
+/// A one-line description of an SDK error: the service's code and message, or the
+/// chain of causes for transport errors (the SDK's own Display is terse, its Debug huge).
+pub fn describe<E, R>(e: &SdkError<E, R>) -> String
 where
-    E: std::error::Error + 'static,
+    E: std::error::Error + ProvideErrorMetadata + 'static,
     R: std::fmt::Debug,
 {
-    DiscoveryError { operation, message: DisplayErrorContext(e).to_string() }
+    match e {
+        SdkError::ServiceError(ctx) => {
+            let err = ctx.err();
+            match (err.code(), err.message()) {
+                (Some(code), Some(msg)) => format!("{code}: {msg}"),
+                (Some(code), None) => code.to_owned(),
+                _ => DisplayErrorContext(e).to_string(),
+            }
+        }
+        other => {
+            let mut msg = other.to_string();
+            let mut source = std::error::Error::source(other);
+            while let Some(s) = source {
+                msg.push_str(": ");
+                msg.push_str(&s.to_string());
+                source = s.source();
+            }
+            msg
+        }
+    }
+}
+
+fn sdk_error<E, R>(operation: &'static str, e: SdkError<E, R>) -> DiscoveryError
+where
+    E: std::error::Error + ProvideErrorMetadata + 'static,
+    R: std::fmt::Debug,
+{
+    DiscoveryError { operation, message: describe(&e) }
 }
 
 fn revision_text(rev: &RevisionLocation) -> Option<String> {
@@ -149,7 +178,7 @@ impl Reporter for CodeDeploy {
             Ok(_) => return Ok(()),
             Err(e) => e,
         };
-        let message = DisplayErrorContext(&err).to_string();
+        let message = describe(&err);
         Err(match &err {
             SdkError::ServiceError(ctx) => {
                 let http_status = ctx.raw().status().as_u16();
@@ -186,7 +215,7 @@ impl LambdaInvoker for Lambda {
             .payload(aws_sdk_lambda::primitives::Blob::new(payload))
             .send()
             .await
-            .map_err(|e| aws_sdk_lambda::error::DisplayErrorContext(e).to_string())?;
+            .map_err(|e| describe(&e))?;
         Ok(InvokeOutput {
             payload: out.payload().map(|b| b.as_ref().to_vec()).unwrap_or_default(),
             function_error: out.function_error().map(str::to_owned),
@@ -209,7 +238,7 @@ impl ParameterStore for Ssm {
             .with_decryption(true)
             .send()
             .await
-            .map_err(|e| aws_sdk_ssm::error::DisplayErrorContext(e).to_string())?;
+            .map_err(|e| describe(&e))?;
         out.parameter().and_then(|p| p.value()).map(str::to_owned).ok_or_else(|| "the parameter has no value".to_owned())
     }
 }

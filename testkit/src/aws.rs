@@ -69,7 +69,11 @@ impl FakeDeployment {
     }
 
     fn appspec(&self) -> String {
-        let hooks: Vec<Value> = self.hooks.iter().map(|(k, v)| json!({ k: v })).collect();
+        let hooks: Vec<Value> = self
+            .hooks
+            .iter()
+            .map(|(event, function)| Value::Object([(event.clone(), Value::String(function.clone()))].into_iter().collect()))
+            .collect();
         json!({
             "version": 0.0,
             "Resources": [{ "fn": { "Type": "AWS::Lambda::Function", "Properties": {
@@ -347,15 +351,18 @@ fn answer(inner: &mut Inner, operation: &str, body: &Value) -> Response {
             Some(d) => aws_ok(json!({ "deploymentInfo": {
                 "applicationName": d.application, "deploymentGroupName": format!("{}-group", d.application),
                 "deploymentId": d.id, "status": "InProgress", "computePlatform": "Lambda",
-                "revision": { "revisionType": "AppSpecContent", "appSpecContent": { "sha256": "0" } }
+                // Like the service, GetDeployment names the revision without its content;
+                // the fake uses the deployment id as the revision's hash.
+                "revision": { "revisionType": "AppSpecContent", "appSpecContent": { "sha256": d.id } }
             } })),
         },
         "GetApplicationRevision" => {
             let app = str_field(body, "applicationName");
-            match inner.deployments.values().find(|d| d.application == app) {
-                None => aws_error(StatusCode::BAD_REQUEST, "ApplicationDoesNotExistException", app),
+            let sha = body.pointer("/revision/appSpecContent/sha256").and_then(Value::as_str).unwrap_or_default();
+            match inner.deployments.get(sha).filter(|d| d.application == app) {
+                None => aws_error(StatusCode::BAD_REQUEST, "RevisionDoesNotExistException", &format!("no revision {sha} in {app}")),
                 Some(d) => aws_ok(json!({ "applicationName": app,
-                    "revision": { "revisionType": "AppSpecContent", "appSpecContent": { "content": d.appspec(), "sha256": "0" } },
+                    "revision": { "revisionType": "AppSpecContent", "appSpecContent": { "content": d.appspec(), "sha256": d.id } },
                     "revisionInfo": { "description": "fake" } })),
             }
         }

@@ -72,7 +72,7 @@ checks:
 fn unknown_fields_inside_a_kind_are_errors() {
     let errs = errors("checks: [ { name: a, http: { url: 'https://x', methd: GET } } ]");
     assert_eq!(errs.len(), 1);
-    assert!(errs[0].starts_with("checks[0].http: unknown field `methd`"), "{errs:?}");
+    assert!(errs[0].starts_with("checks[0].http.methd: unknown field `methd`, expected one of `url`"), "{errs:?}");
 }
 
 #[test]
