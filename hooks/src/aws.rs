@@ -24,11 +24,15 @@ pub async fn sdk_config() -> SdkConfig {
 /// environment or the profile only, so a laptop without a region never waits on the
 /// instance metadata service.
 pub async fn sdk_config_local() -> SdkConfig {
+    use aws_config::environment::EnvironmentVariableRegionProvider;
     use aws_config::meta::region::RegionProviderChain;
     use aws_config::profile::ProfileFileRegionProvider;
-    use aws_config::environment::EnvironmentVariableRegionProvider;
-    let region = RegionProviderChain::first_try(EnvironmentVariableRegionProvider::new()).or_else(ProfileFileRegionProvider::new());
-    aws_config::defaults(BehaviorVersion::latest()).region(region).load().await
+    let region = RegionProviderChain::first_try(EnvironmentVariableRegionProvider::new())
+        .or_else(ProfileFileRegionProvider::new());
+    aws_config::defaults(BehaviorVersion::latest())
+        .region(region)
+        .load()
+        .await
 }
 
 /// CodeDeploy: discovery reads and the status report.
@@ -43,8 +47,13 @@ pub struct CodeDeploy {
 impl CodeDeploy {
     /// Clients from the shared config.
     pub fn new(sdk: &SdkConfig) -> Self {
-        let writes = aws_sdk_codedeploy::config::Builder::from(sdk).retry_config(RetryConfig::disabled()).build();
-        Self { reads: aws_sdk_codedeploy::Client::new(sdk), writes: aws_sdk_codedeploy::Client::from_conf(writes) }
+        let writes = aws_sdk_codedeploy::config::Builder::from(sdk)
+            .retry_config(RetryConfig::disabled())
+            .build();
+        Self {
+            reads: aws_sdk_codedeploy::Client::new(sdk),
+            writes: aws_sdk_codedeploy::Client::from_conf(writes),
+        }
     }
 }
 
@@ -82,7 +91,10 @@ where
     E: std::error::Error + ProvideErrorMetadata + 'static,
     R: std::fmt::Debug,
 {
-    DiscoveryError { operation, message: describe(&e) }
+    DiscoveryError {
+        operation,
+        message: describe(&e),
+    }
 }
 
 fn revision_text(rev: &RevisionLocation) -> Option<String> {
@@ -114,10 +126,13 @@ impl DeploymentSource for CodeDeploy {
             .send()
             .await
             .map_err(|e| sdk_error("GetDeploymentTarget", e))?;
-        let target = out.deployment_target().and_then(|t| t.lambda_target()).ok_or(DiscoveryError {
-            operation: "GetDeploymentTarget",
-            message: "the target is not a Lambda target".to_owned(),
-        })?;
+        let target = out
+            .deployment_target()
+            .and_then(|t| t.lambda_target())
+            .ok_or(DiscoveryError {
+                operation: "GetDeploymentTarget",
+                message: "the target is not a Lambda target".to_owned(),
+            })?;
         let info = target.lambda_function_info();
         let own = |s: Option<&str>| s.map(str::to_owned);
         Ok(Facts {
@@ -130,7 +145,10 @@ impl DeploymentSource for CodeDeploy {
                 .lifecycle_events()
                 .iter()
                 .filter(|e| e.status() == Some(&LifecycleEventStatus::InProgress))
-                .find_map(|e| e.lifecycle_event_name().and_then(Phase::from_lifecycle_event)),
+                .find_map(|e| {
+                    e.lifecycle_event_name()
+                        .and_then(Phase::from_lifecycle_event)
+                }),
         })
     }
 
@@ -142,8 +160,14 @@ impl DeploymentSource for CodeDeploy {
             .send()
             .await
             .map_err(|e| sdk_error("GetDeployment", e))?;
-        let info = out.deployment_info().ok_or(DiscoveryError { operation: "GetDeployment", message: "no deploymentInfo".into() })?;
-        let revision = info.revision().ok_or(DiscoveryError { operation: "GetDeployment", message: "no revision".into() })?;
+        let info = out.deployment_info().ok_or(DiscoveryError {
+            operation: "GetDeployment",
+            message: "no deploymentInfo".into(),
+        })?;
+        let revision = info.revision().ok_or(DiscoveryError {
+            operation: "GetDeployment",
+            message: "no revision".into(),
+        })?;
         if let Some(text) = revision_text(revision) {
             return Ok(text);
         }
@@ -156,10 +180,12 @@ impl DeploymentSource for CodeDeploy {
             .send()
             .await
             .map_err(|e| sdk_error("GetApplicationRevision", e))?;
-        out.revision().and_then(revision_text).ok_or(DiscoveryError {
-            operation: "GetApplicationRevision",
-            message: "the revision has no AppSpec content".into(),
-        })
+        out.revision()
+            .and_then(revision_text)
+            .ok_or(DiscoveryError {
+                operation: "GetApplicationRevision",
+                message: "the revision has no AppSpec content".into(),
+            })
     }
 }
 
@@ -171,7 +197,9 @@ impl Reporter for CodeDeploy {
             .put_lifecycle_event_hook_execution_status()
             .deployment_id(&event.deployment_id)
             .lifecycle_event_hook_execution_id(&event.execution_id)
-            .status(aws_sdk_codedeploy::types::LifecycleEventStatus::from(status.as_str()))
+            .status(aws_sdk_codedeploy::types::LifecycleEventStatus::from(
+                status.as_str(),
+            ))
             .send()
             .await;
         let err = match sent {
@@ -187,14 +215,22 @@ impl Reporter for CodeDeploy {
                     ReportError::AlreadyCompleted(message)
                 } else if http_status >= 500
                     || http_status == 429
-                    || matches!(code, "ThrottlingException" | "Throttling" | "RequestLimitExceeded" | "TooManyRequestsException")
+                    || matches!(
+                        code,
+                        "ThrottlingException"
+                            | "Throttling"
+                            | "RequestLimitExceeded"
+                            | "TooManyRequestsException"
+                    )
                 {
                     ReportError::Retryable(message)
                 } else {
                     ReportError::Fatal(message)
                 }
             }
-            SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => ReportError::Retryable(message),
+            SdkError::TimeoutError(_)
+            | SdkError::DispatchFailure(_)
+            | SdkError::ResponseError(_) => ReportError::Retryable(message),
             _ => ReportError::Fatal(message),
         })
     }
@@ -206,7 +242,12 @@ pub struct Lambda(pub aws_sdk_lambda::Client);
 
 #[async_trait]
 impl LambdaInvoker for Lambda {
-    async fn invoke(&self, function: &str, qualifier: &str, payload: Vec<u8>) -> Result<InvokeOutput, String> {
+    async fn invoke(
+        &self,
+        function: &str,
+        qualifier: &str,
+        payload: Vec<u8>,
+    ) -> Result<InvokeOutput, String> {
         let out = self
             .0
             .invoke()
@@ -217,7 +258,10 @@ impl LambdaInvoker for Lambda {
             .await
             .map_err(|e| describe(&e))?;
         Ok(InvokeOutput {
-            payload: out.payload().map(|b| b.as_ref().to_vec()).unwrap_or_default(),
+            payload: out
+                .payload()
+                .map(|b| b.as_ref().to_vec())
+                .unwrap_or_default(),
             function_error: out.function_error().map(str::to_owned),
             executed_version: out.executed_version().map(str::to_owned),
         })
@@ -239,17 +283,28 @@ impl ParameterStore for Ssm {
             .send()
             .await
             .map_err(|e| describe(&e))?;
-        out.parameter().and_then(|p| p.value()).map(str::to_owned).ok_or_else(|| "the parameter has no value".to_owned())
+        out.parameter()
+            .and_then(|p| p.value())
+            .map(str::to_owned)
+            .ok_or_else(|| "the parameter has no value".to_owned())
     }
 }
 
 /// The effects of the built-in checks, from the shared config.
 pub fn effects(sdk: &SdkConfig) -> Result<Effects, String> {
-    Ok(Effects { lambda: Arc::new(Lambda(aws_sdk_lambda::Client::new(sdk))), http: Arc::new(ReqwestSender::new()?) })
+    Ok(Effects {
+        lambda: Arc::new(Lambda(aws_sdk_lambda::Client::new(sdk))),
+        http: Arc::new(ReqwestSender::new()?),
+    })
 }
 
 /// A hook wired to AWS: CodeDeploy for discovery and reports, the SDK for checks.
 pub fn hook(sdk: &SdkConfig, config: Result<Config, ConfigError>) -> Result<Hook, String> {
     let codedeploy = Arc::new(CodeDeploy::new(sdk));
-    Ok(Hook::new(config, codedeploy.clone(), codedeploy, effects(sdk)?))
+    Ok(Hook::new(
+        config,
+        codedeploy.clone(),
+        codedeploy,
+        effects(sdk)?,
+    ))
 }

@@ -97,10 +97,18 @@ pub async fn validate(config: Option<PathBuf>, env: &BTreeMap<String, String>) -
         other => other.describe(),
     };
     let ssm = match &source {
-        ConfigSource::Ssm(_) => Some(crate::aws::Ssm(aws_sdk_ssm::Client::new(&crate::aws::sdk_config_local().await))),
+        ConfigSource::Ssm(_) => Some(crate::aws::Ssm(aws_sdk_ssm::Client::new(
+            &crate::aws::sdk_config_local().await,
+        ))),
         _ => None,
     };
-    match source.load(ssm.as_ref().map(|s| s as &dyn crate::config::ParameterStore)).await {
+    match source
+        .load(
+            ssm.as_ref()
+                .map(|s| s as &dyn crate::config::ParameterStore),
+        )
+        .await
+    {
         Ok(c) => {
             println!("{origin}: valid, {} check(s)", c.checks.len());
             ExitCode::SUCCESS
@@ -129,8 +137,18 @@ pub async fn run(args: RunArgs, env: BTreeMap<String, String>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let verifier = Verifier { env, ..Verifier::new(effects) };
-    let verdict = verifier.verify(&config, deployment(&args, &config), None, Arc::new(StderrProgress)).await;
+    let verifier = Verifier {
+        env,
+        ..Verifier::new(effects)
+    };
+    let verdict = verifier
+        .verify(
+            &config,
+            deployment(&args, &config),
+            None,
+            Arc::new(StderrProgress),
+        )
+        .await;
     print!("{}", verdict.table());
     if verdict.succeeded() {
         ExitCode::SUCCESS
@@ -155,7 +173,8 @@ fn deployment(args: &RunArgs, config: &Config) -> Deployment {
     let mut d = Deployment::from_facts(None, flags, "command line");
     d.merge("config target", config.target.clone());
     if d.facts.phase.is_none() {
-        d.notes.push("no --phase: running the checks of every phase".to_owned());
+        d.notes
+            .push("no --phase: running the checks of every phase".to_owned());
     }
     d
 }

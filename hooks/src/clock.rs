@@ -9,7 +9,9 @@ pub trait Clock: Send + Sync {
 
     /// How long until `deadline`; zero when it has passed.
     fn until(&self, deadline: SystemTime) -> Duration {
-        deadline.duration_since(self.now()).unwrap_or(Duration::ZERO)
+        deadline
+            .duration_since(self.now())
+            .unwrap_or(Duration::ZERO)
     }
 }
 

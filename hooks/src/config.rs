@@ -45,14 +45,23 @@ pub struct ConfigError {
 impl ConfigError {
     /// A config error with a single problem.
     pub fn single(path: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { errors: vec![FieldError { path: path.into(), message: message.into() }] }
+        Self {
+            errors: vec![FieldError {
+                path: path.into(),
+                message: message.into(),
+            }],
+        }
     }
 }
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let n = self.errors.len();
-        write!(f, "invalid config ({n} error{}): ", if n == 1 { "" } else { "s" })?;
+        write!(
+            f,
+            "invalid config ({n} error{}): ",
+            if n == 1 { "" } else { "s" }
+        )?;
         for (i, e) in self.errors.iter().enumerate() {
             if i > 0 {
                 f.write_str("; ")?;
@@ -81,7 +90,12 @@ pub const DEFAULT_REPORT_RESERVE: Duration = Duration::from_secs(5);
 
 impl Default for Config {
     fn default() -> Self {
-        Self { report_reserve: DEFAULT_REPORT_RESERVE, dry_run: false, target: Facts::default(), checks: Vec::new() }
+        Self {
+            report_reserve: DEFAULT_REPORT_RESERVE,
+            dry_run: false,
+            target: Facts::default(),
+            checks: Vec::new(),
+        }
     }
 }
 
@@ -104,11 +118,32 @@ pub struct CheckConfig {
     pub spec: Value,
 }
 
+/// A configured check that cannot run for this deployment (a variable without a value,
+/// say). It fails on its own; the other checks still run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildError {
+    /// The check's name.
+    pub name: String,
+    /// Its kind.
+    pub kind: &'static str,
+    /// Its phase.
+    pub phase: Option<Phase>,
+    /// Why it cannot run.
+    pub reason: String,
+}
+
 /// The check kinds a config can name, in the order the docs list them.
 pub const KINDS: [&str; 2] = ["invoke", "http"];
 
 const TOP_KEYS: [&str; 5] = ["report_reserve", "dry_run", "defaults", "target", "checks"];
-const TIMING_KEYS: [&str; 6] = ["timeout", "count", "interval", "initial_delay", "failure_limit", "consecutive_error_limit"];
+const TIMING_KEYS: [&str; 6] = [
+    "timeout",
+    "count",
+    "interval",
+    "initial_delay",
+    "failure_limit",
+    "consecutive_error_limit",
+];
 const CHECK_KEYS: [&str; 4] = ["name", "phase", "expect", "dry_run"];
 
 /// Collects errors while walking the document.
@@ -117,7 +152,10 @@ struct Errors(Vec<FieldError>);
 
 impl Errors {
     fn push(&mut self, path: impl Into<String>, message: impl Into<String>) {
-        self.0.push(FieldError { path: path.into(), message: message.into() });
+        self.0.push(FieldError {
+            path: path.into(),
+            message: message.into(),
+        });
     }
 
     /// Deserializes `v` into `T`, recording a failure with its full path.
@@ -129,20 +167,34 @@ impl Errors {
         for key in map.keys() {
             if !known.iter().any(|k| k.contains(&key.as_str())) {
                 let expected: Vec<&str> = known.iter().flat_map(|k| k.iter().copied()).collect();
-                self.push(join(path, key), format!("unknown field; expected one of: {}", expected.join(", ")));
+                self.push(
+                    join(path, key),
+                    format!("unknown field; expected one of: {}", expected.join(", ")),
+                );
             }
         }
     }
 
     fn duration(&mut self, v: Option<&Value>, path: &str) -> Option<Duration> {
         match v? {
-            Value::String(s) => crate::duration::parse(s).map_err(|e| self.push(path, e)).ok(),
+            Value::String(s) => crate::duration::parse(s)
+                .map_err(|e| self.push(path, e))
+                .ok(),
             Value::Number(n) => {
-                self.push(path, format!("`{n}` has no unit; write e.g. `{n}s` or `{n}ms`"));
+                self.push(
+                    path,
+                    format!("`{n}` has no unit; write e.g. `{n}s` or `{n}ms`"),
+                );
                 None
             }
             other => {
-                self.push(path, format!("expected a duration such as `10s`, got {}", crate::event::json_type(other)));
+                self.push(
+                    path,
+                    format!(
+                        "expected a duration such as `10s`, got {}",
+                        crate::event::json_type(other)
+                    ),
+                );
                 None
             }
         }
@@ -171,12 +223,17 @@ pub(crate) fn de<T: DeserializeOwned>(v: &Value, base: &str) -> Result<T, FieldE
             p if p.starts_with('[') => format!("{base}{p}"),
             p => join(base, p),
         };
-        FieldError { path, message: e.into_inner().to_string() }
+        FieldError {
+            path,
+            message: e.into_inner().to_string(),
+        }
     })
 }
 
 /// A string, or a number read as its text (`target_version: 2`).
-pub(crate) fn string_or_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+pub(crate) fn string_or_number<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<String>, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum Text {
@@ -214,8 +271,15 @@ impl Config {
     pub fn from_value(doc: &Value) -> Result<Self, ConfigError> {
         let mut errs = Errors::default();
         let Value::Object(top) = doc else {
-            let found = if doc.is_null() { "an empty document".to_owned() } else { crate::event::json_type(doc).to_owned() };
-            return Err(ConfigError::single("(config)", format!("expected a mapping with `checks:`, got {found}")));
+            let found = if doc.is_null() {
+                "an empty document".to_owned()
+            } else {
+                crate::event::json_type(doc).to_owned()
+            };
+            return Err(ConfigError::single(
+                "(config)",
+                format!("expected a mapping with `checks:`, got {found}"),
+            ));
         };
         errs.unknown_keys(top, "", &[&TOP_KEYS]);
         let mut config = Config::default();
@@ -232,7 +296,10 @@ impl Config {
                     errs.unknown_keys(map, "defaults", &[&TIMING_KEYS]);
                     defaults = timing(map, "defaults", Timing::default(), &mut errs);
                 }
-                None => errs.push("defaults", "expected a mapping of timeout, count, interval, ..."),
+                None => errs.push(
+                    "defaults",
+                    "expected a mapping of timeout, count, interval, ...",
+                ),
             }
         }
         if let Some(v) = top.get("target") {
@@ -257,13 +324,22 @@ impl Config {
                     let path = format!("checks[{i}]");
                     if let Some(c) = check(item, &path, defaults, &mut errs) {
                         if let Some(first) = seen.insert(c.name.clone(), i) {
-                            errs.push(format!("{path}.name"), format!("duplicate name `{}` (also checks[{first}])", c.name));
+                            errs.push(
+                                format!("{path}.name"),
+                                format!("duplicate name `{}` (also checks[{first}])", c.name),
+                            );
                         }
                         config.checks.push(c);
                     }
                 }
             }
-            Some(other) => errs.push("checks", format!("expected a list of checks, got {}", crate::event::json_type(other))),
+            Some(other) => errs.push(
+                "checks",
+                format!(
+                    "expected a list of checks, got {}",
+                    crate::event::json_type(other)
+                ),
+            ),
         }
         if errs.0.is_empty() {
             Ok(config)
@@ -280,11 +356,19 @@ impl Config {
         deployment: &Deployment,
         env: &BTreeMap<String, String>,
         effects: &Effects,
-    ) -> Vec<Result<CheckSpec, (String, &'static str, Option<Phase>, String)>> {
+    ) -> Vec<Result<CheckSpec, BuildError>> {
         let vars = Vars::new(deployment, env.clone());
         self.checks
             .iter()
-            .map(|c| c.build(deployment, &vars, effects).map_err(|e| (c.name.clone(), c.kind, c.phase, e)))
+            .map(|c| {
+                c.build(deployment, &vars, effects)
+                    .map_err(|reason| BuildError {
+                        name: c.name.clone(),
+                        kind: c.kind,
+                        phase: c.phase,
+                        reason,
+                    })
+            })
             .collect()
     }
 }
@@ -312,7 +396,10 @@ fn timing(map: &Map<String, Value>, path: &str, base: Timing, errs: &mut Errors)
     if let Some(n) = errs.uint(map.get("failure_limit"), &join(path, "failure_limit")) {
         t.failure_limit = n;
     }
-    if let Some(n) = errs.uint(map.get("consecutive_error_limit"), &join(path, "consecutive_error_limit")) {
+    if let Some(n) = errs.uint(
+        map.get("consecutive_error_limit"),
+        &join(path, "consecutive_error_limit"),
+    ) {
         t.consecutive_error_limit = n;
     }
     t
@@ -320,13 +407,23 @@ fn timing(map: &Map<String, Value>, path: &str, base: Timing, errs: &mut Errors)
 
 fn check(item: &Value, path: &str, defaults: Timing, errs: &mut Errors) -> Option<CheckConfig> {
     let Some(map) = item.as_object() else {
-        errs.push(path, format!("expected a mapping with `name` and one kind ({}), got {}", KINDS.join(", "), crate::event::json_type(item)));
+        errs.push(
+            path,
+            format!(
+                "expected a mapping with `name` and one kind ({}), got {}",
+                KINDS.join(", "),
+                crate::event::json_type(item)
+            ),
+        );
         return None;
     };
     errs.unknown_keys(map, path, &[&CHECK_KEYS, &TIMING_KEYS, &KINDS]);
     let name = match map.get("name") {
         None => {
-            errs.push(join(path, "name"), "missing: every check needs a unique name");
+            errs.push(
+                join(path, "name"),
+                "missing: every check needs a unique name",
+            );
             None
         }
         Some(v) => errs.de::<String>(v, &join(path, "name")).filter(|n| {
@@ -337,7 +434,10 @@ fn check(item: &Value, path: &str, defaults: Timing, errs: &mut Errors) -> Optio
             ok
         }),
     };
-    let phase = match map.get("phase").map(|v| errs.de::<String>(v, &join(path, "phase"))) {
+    let phase = match map
+        .get("phase")
+        .map(|v| errs.de::<String>(v, &join(path, "phase")))
+    {
         None => None,
         Some(None) => None,
         Some(Some(p)) => match p.as_str() {
@@ -345,24 +445,42 @@ fn check(item: &Value, path: &str, defaults: Timing, errs: &mut Errors) -> Optio
             "post" => Some(Phase::Post),
             "any" => None,
             other => {
-                errs.push(join(path, "phase"), format!("`{other}` is not a phase; use pre, post or any"));
+                errs.push(
+                    join(path, "phase"),
+                    format!("`{other}` is not a phase; use pre, post or any"),
+                );
                 None
             }
         },
     };
-    let dry_run = map.get("dry_run").and_then(|v| errs.de::<bool>(v, &join(path, "dry_run"))).unwrap_or(false);
+    let dry_run = map
+        .get("dry_run")
+        .and_then(|v| errs.de::<bool>(v, &join(path, "dry_run")))
+        .unwrap_or(false);
     let timing = timing(map, path, defaults, errs);
     let expect: Vec<String> = match map.get("expect") {
         None => Vec::new(),
         Some(Value::String(s)) => vec![s.clone()],
         Some(v @ Value::Array(_)) => errs.de(v, &join(path, "expect")).unwrap_or_default(),
         Some(other) => {
-            errs.push(join(path, "expect"), format!("expected a JMESPath expression or a list of them, got {}", crate::event::json_type(other)));
+            errs.push(
+                join(path, "expect"),
+                format!(
+                    "expected a JMESPath expression or a list of them, got {}",
+                    crate::event::json_type(other)
+                ),
+            );
             Vec::new()
         }
     };
     // Compile with placeholder values: catches bad syntax and unknown variables now.
-    let expect_path = |i: usize| if map.get("expect").is_some_and(Value::is_array) { format!("{path}.expect[{i}]") } else { format!("{path}.expect") };
+    let expect_path = |i: usize| {
+        if map.get("expect").is_some_and(Value::is_array) {
+            format!("{path}.expect[{i}]")
+        } else {
+            format!("{path}.expect")
+        }
+    };
     for (i, text) in expect.iter().enumerate() {
         match template::render(text, &Vars::placeholders()) {
             Err(e) => errs.push(expect_path(i), e),
@@ -373,15 +491,25 @@ fn check(item: &Value, path: &str, defaults: Timing, errs: &mut Errors) -> Optio
             }
         }
     }
-    let kinds: Vec<&'static str> = KINDS.iter().copied().filter(|k| map.contains_key(*k)).collect();
+    let kinds: Vec<&'static str> = KINDS
+        .iter()
+        .copied()
+        .filter(|k| map.contains_key(*k))
+        .collect();
     let kind = match kinds.as_slice() {
         [k] => *k,
         [] => {
-            errs.push(path, format!("no check kind: set one of {}", KINDS.join(", ")));
+            errs.push(
+                path,
+                format!("no check kind: set one of {}", KINDS.join(", ")),
+            );
             return None;
         }
         many => {
-            errs.push(path, format!("one kind per check, found {}", many.join(" and ")));
+            errs.push(
+                path,
+                format!("one kind per check, found {}", many.join(" and ")),
+            );
             return None;
         }
     };
@@ -398,14 +526,28 @@ fn check(item: &Value, path: &str, defaults: Timing, errs: &mut Errors) -> Optio
     if expect.is_empty() && !check::has_default_expect(kind) {
         errs.push(join(path, "expect"), format!("required for {kind} checks"));
     }
-    Some(CheckConfig { name: name?, phase, timing, expect, dry_run, kind, spec })
+    Some(CheckConfig {
+        name: name?,
+        phase,
+        timing,
+        expect,
+        dry_run,
+        kind,
+        spec,
+    })
 }
 
 impl CheckConfig {
     /// Renders the variables and makes the runnable check.
-    pub fn build(&self, deployment: &Deployment, vars: &Vars, effects: &Effects) -> Result<CheckSpec, String> {
+    pub fn build(
+        &self,
+        deployment: &Deployment,
+        vars: &Vars,
+        effects: &Effects,
+    ) -> Result<CheckSpec, String> {
         let path = join("", self.kind);
-        let spec = template::render_value(&self.spec, vars, &path).map_err(|(p, e)| format!("{p}: {e}"))?;
+        let spec = template::render_value(&self.spec, vars, &path)
+            .map_err(|(p, e)| format!("{p}: {e}"))?;
         let expect = self
             .expect
             .iter()
@@ -413,7 +555,8 @@ impl CheckConfig {
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| format!("expect: {e}"))?;
         let check = check::build_kind(self.kind, &spec, &path, deployment, self.timing, effects)?;
-        let mut built = CheckSpec::from_arc(self.name.clone(), check, Some(&expect)).map_err(|e| e.to_string())?;
+        let mut built = CheckSpec::from_arc(self.name.clone(), check, Some(&expect))
+            .map_err(|e| e.to_string())?;
         built.phase = self.phase;
         built.timing = self.timing;
         built.dry_run = self.dry_run;

@@ -84,7 +84,10 @@ pub struct Deployment {
 impl Deployment {
     /// Builds a deployment from facts given directly (a terminal run or a test).
     pub fn from_facts(deployment_id: Option<String>, facts: Facts, source: &str) -> Self {
-        let mut d = Self { deployment_id, ..Self::default() };
+        let mut d = Self {
+            deployment_id,
+            ..Self::default()
+        };
         d.merge(source, facts);
         d
     }
@@ -93,22 +96,30 @@ impl Deployment {
     pub fn merge(&mut self, source: &str, facts: Facts) {
         let mut used = false;
         let mut notes = Vec::new();
-        let mut take = |name: &str, have: &mut Option<String>, new: Option<String>| {
-            match (have.as_ref(), new) {
+        let mut take =
+            |name: &str, have: &mut Option<String>, new: Option<String>| match (have.as_ref(), new)
+            {
                 (None, Some(v)) => {
                     *have = Some(v);
                     used = true;
                 }
-                (Some(old), Some(v)) if *old != v => {
-                    notes.push(format!("{source} says {name} is `{v}`, an earlier source said `{old}` (kept)"))
-                }
+                (Some(old), Some(v)) if *old != v => notes.push(format!(
+                    "{source} says {name} is `{v}`, an earlier source said `{old}` (kept)"
+                )),
                 _ => {}
-            }
-        };
+            };
         take("function", &mut self.facts.function, facts.function);
         take("alias", &mut self.facts.alias, facts.alias);
-        take("current_version", &mut self.facts.current_version, facts.current_version);
-        take("target_version", &mut self.facts.target_version, facts.target_version);
+        take(
+            "current_version",
+            &mut self.facts.current_version,
+            facts.current_version,
+        );
+        take(
+            "target_version",
+            &mut self.facts.target_version,
+            facts.target_version,
+        );
         if self.facts.target_weight.is_none() && facts.target_weight.is_some() {
             self.facts.target_weight = facts.target_weight;
         }
@@ -118,7 +129,9 @@ impl Deployment {
                 used = true;
             }
             (Some(old), Some(p)) if old != p => {
-                notes.push(format!("{source} says the phase is {p}, an earlier source said {old} (kept)"));
+                notes.push(format!(
+                    "{source} says the phase is {p}, an earlier source said {old} (kept)"
+                ));
             }
             _ => {}
         }
@@ -160,10 +173,15 @@ pub async fn discover(
     own_function: Option<&str>,
     config_target: &Facts,
 ) -> Deployment {
-    let mut deployment = Deployment { deployment_id: Some(deployment_id.to_owned()), ..Deployment::default() };
+    let mut deployment = Deployment {
+        deployment_id: Some(deployment_id.to_owned()),
+        ..Deployment::default()
+    };
     match source.target_facts(deployment_id).await {
         Ok(facts) => deployment.merge("deployment target", facts),
-        Err(e) => deployment.notes.push(format!("deployment target unavailable: {e}")),
+        Err(e) => deployment
+            .notes
+            .push(format!("deployment target unavailable: {e}")),
     }
     if !deployment.facts.is_complete() {
         match source.appspec(deployment_id).await {
@@ -176,7 +194,9 @@ pub async fn discover(
     }
     deployment.merge("config target", config_target.clone());
     if deployment.facts.phase.is_none() {
-        deployment.notes.push("phase unknown: running the checks of every phase".to_owned());
+        deployment
+            .notes
+            .push("phase unknown: running the checks of every phase".to_owned());
     }
     deployment
 }
@@ -196,11 +216,14 @@ pub fn appspec_facts(text: &str, own_function: Option<&str>) -> Result<Facts, St
         .find(|res| res.get("Type").and_then(|t| t.as_str()) == Some("AWS::Lambda::Function"))
         .ok_or("no AWS::Lambda::Function in Resources")?;
     let prop = |name: &str| {
-        lambda.get("Properties").and_then(|p| p.get(name)).and_then(|v| match v {
-            serde_json::Value::String(s) => Some(s.clone()),
-            serde_json::Value::Number(n) => Some(n.to_string()),
-            _ => None,
-        })
+        lambda
+            .get("Properties")
+            .and_then(|p| p.get(name))
+            .and_then(|v| match v {
+                serde_json::Value::String(s) => Some(s.clone()),
+                serde_json::Value::Number(n) => Some(n.to_string()),
+                _ => None,
+            })
     };
     facts.function = prop("Name");
     facts.alias = prop("Alias");
@@ -214,7 +237,10 @@ pub fn appspec_facts(text: &str, own_function: Option<&str>) -> Result<Facts, St
             .flatten()
             .filter_map(|h| h.as_object())
             .flatten()
-            .filter(|(_, f)| f.as_str().is_some_and(|f| function_name(f) == function_name(own)))
+            .filter(|(_, f)| {
+                f.as_str()
+                    .is_some_and(|f| function_name(f) == function_name(own))
+            })
             .filter_map(|(event, _)| Phase::from_lifecycle_event(event))
             .collect();
         // One function registered for both phases cannot tell them apart this way.
@@ -260,14 +286,32 @@ Hooks:
         assert_eq!(facts.phase, Some(Phase::Pre));
         let post = appspec_facts(APPSPEC, Some("CodeDeployHook_post")).unwrap_or_default();
         assert_eq!(post.phase, Some(Phase::Post));
-        assert_eq!(appspec_facts(APPSPEC, Some("other")).unwrap_or_default().phase, None);
+        assert_eq!(
+            appspec_facts(APPSPEC, Some("other"))
+                .unwrap_or_default()
+                .phase,
+            None
+        );
     }
 
     #[test]
     fn merge_keeps_first_and_notes_disagreement() {
         let mut d = Deployment::default();
-        d.merge("a", Facts { alias: Some("live".into()), ..Facts::default() });
-        d.merge("b", Facts { alias: Some("prod".into()), function: Some("f".into()), ..Facts::default() });
+        d.merge(
+            "a",
+            Facts {
+                alias: Some("live".into()),
+                ..Facts::default()
+            },
+        );
+        d.merge(
+            "b",
+            Facts {
+                alias: Some("prod".into()),
+                function: Some("f".into()),
+                ..Facts::default()
+            },
+        );
         assert_eq!(d.facts.alias.as_deref(), Some("live"));
         assert_eq!(d.facts.function.as_deref(), Some("f"));
         assert_eq!(d.sources, vec!["a", "b"]);
@@ -277,7 +321,10 @@ Hooks:
 
     #[test]
     fn function_name_strips_arns_and_qualifiers() {
-        assert_eq!(function_name("arn:aws:lambda:us-east-1:1:function:f:live"), "f");
+        assert_eq!(
+            function_name("arn:aws:lambda:us-east-1:1:function:f:live"),
+            "f"
+        );
         assert_eq!(function_name("1:function:f"), "f");
         assert_eq!(function_name("f"), "f");
     }

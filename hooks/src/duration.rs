@@ -11,7 +11,9 @@ pub fn parse(text: &str) -> Result<Duration, String> {
         return Err("empty duration; write e.g. `500ms`, `10s` or `2m`".to_owned());
     }
     if text.chars().all(|c| c.is_ascii_digit() || c == '.') {
-        return Err(format!("`{text}` has no unit; write e.g. `{text}s` or `{text}ms`"));
+        return Err(format!(
+            "`{text}` has no unit; write e.g. `{text}s` or `{text}ms`"
+        ));
     }
     humantime::parse_duration(text)
         .map_err(|e| format!("`{text}` is not a duration ({e}); write e.g. `500ms`, `10s` or `2m`"))

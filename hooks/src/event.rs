@@ -46,16 +46,25 @@ impl HookEvent {
                 None | Some(Value::Null) => Err(EventError::Missing(name)),
                 Some(Value::String(s)) if s.trim().is_empty() => Err(EventError::Missing(name)),
                 Some(Value::String(s)) => Ok(s.clone()),
-                Some(other) => Err(EventError::Malformed { field: name, found: json_type(other) }),
+                Some(other) => Err(EventError::Malformed {
+                    field: name,
+                    found: json_type(other),
+                }),
             }
         };
         // Validate by hand first for precise messages, then go through the shared type
         // so we stay in step with aws_lambda_events' definition of the event.
         field(DEPLOYMENT_ID)?;
         field(EXECUTION_ID)?;
-        let ids: CodeDeployLifecycleEvent = serde_json::from_value(raw.clone())
-            .map_err(|_| EventError::Malformed { field: DEPLOYMENT_ID, found: "an unreadable value" })?;
-        Ok(Self { deployment_id: ids.deployment_id, execution_id: ids.lifecycle_event_hook_execution_id })
+        let ids: CodeDeployLifecycleEvent =
+            serde_json::from_value(raw.clone()).map_err(|_| EventError::Malformed {
+                field: DEPLOYMENT_ID,
+                found: "an unreadable value",
+            })?;
+        Ok(Self {
+            deployment_id: ids.deployment_id,
+            execution_id: ids.lifecycle_event_hook_execution_id,
+        })
     }
 }
 
@@ -78,8 +87,15 @@ mod tests {
 
     #[test]
     fn reads_both_ids() {
-        let ev = HookEvent::parse(&json!({"DeploymentId": "d-1", "LifecycleEventHookExecutionId": "x"}));
-        assert_eq!(ev, Ok(HookEvent { deployment_id: "d-1".into(), execution_id: "x".into() }));
+        let ev =
+            HookEvent::parse(&json!({"DeploymentId": "d-1", "LifecycleEventHookExecutionId": "x"}));
+        assert_eq!(
+            ev,
+            Ok(HookEvent {
+                deployment_id: "d-1".into(),
+                execution_id: "x".into()
+            })
+        );
     }
 
     #[test]
@@ -91,12 +107,23 @@ mod tests {
 
     #[test]
     fn names_the_malformed_field() {
-        let err = HookEvent::parse(&json!({"DeploymentId": 7, "LifecycleEventHookExecutionId": "x"})).unwrap_err();
-        assert_eq!(err, EventError::Malformed { field: "DeploymentId", found: "a number" });
+        let err =
+            HookEvent::parse(&json!({"DeploymentId": 7, "LifecycleEventHookExecutionId": "x"}))
+                .unwrap_err();
+        assert_eq!(
+            err,
+            EventError::Malformed {
+                field: "DeploymentId",
+                found: "a number"
+            }
+        );
     }
 
     #[test]
     fn refuses_non_objects() {
-        assert_eq!(HookEvent::parse(&json!("hi")).unwrap_err(), EventError::NotAnObject("a string"));
+        assert_eq!(
+            HookEvent::parse(&json!("hi")).unwrap_err(),
+            EventError::NotAnObject("a string")
+        );
     }
 }

@@ -20,7 +20,9 @@ pub struct Expect {
 
 impl fmt::Debug for Expect {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list().entries(self.conditions.iter().map(|c| &c.text)).finish()
+        f.debug_list()
+            .entries(self.conditions.iter().map(|c| &c.text))
+            .finish()
     }
 }
 
@@ -45,8 +47,15 @@ impl Expect {
             .map(|(index, t)| {
                 let text = t.as_ref().to_owned();
                 match jmespath::compile(&text) {
-                    Ok(expr) => Ok(Condition { text, expr: Arc::new(expr) }),
-                    Err(e) => Err(ExpectError { index, message: e.reason.to_string(), text }),
+                    Ok(expr) => Ok(Condition {
+                        text,
+                        expr: Arc::new(expr),
+                    }),
+                    Err(e) => Err(ExpectError {
+                        index,
+                        message: e.reason.to_string(),
+                        text,
+                    }),
                 }
             })
             .collect::<Result<_, _>>()?;
@@ -62,7 +71,10 @@ impl Expect {
     /// not, `Err` when one cannot be evaluated (e.g. a function on the wrong type).
     pub fn first_unmet(&self, measurement: &Value) -> Result<Option<&str>, String> {
         for c in &self.conditions {
-            let result = c.expr.search(measurement).map_err(|e| format!("`{}`: {}", c.text, e.reason))?;
+            let result = c
+                .expr
+                .search(measurement)
+                .map_err(|e| format!("`{}`: {}", c.text, e.reason))?;
             if !result.is_truthy() {
                 return Ok(Some(&c.text));
             }
@@ -79,16 +91,28 @@ mod tests {
     #[test]
     fn all_conditions_must_hold() {
         let e = Expect::compile(&["status == `200`", "body.ok"]).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(e.first_unmet(&json!({"status": 200, "body": {"ok": true}})), Ok(None));
-        assert_eq!(e.first_unmet(&json!({"status": 200, "body": {"ok": false}})), Ok(Some("body.ok")));
-        assert_eq!(e.first_unmet(&json!({"status": 503})), Ok(Some("status == `200`")));
+        assert_eq!(
+            e.first_unmet(&json!({"status": 200, "body": {"ok": true}})),
+            Ok(None)
+        );
+        assert_eq!(
+            e.first_unmet(&json!({"status": 200, "body": {"ok": false}})),
+            Ok(Some("body.ok"))
+        );
+        assert_eq!(
+            e.first_unmet(&json!({"status": 503})),
+            Ok(Some("status == `200`"))
+        );
     }
 
     #[test]
     fn null_comparisons_work_as_written_in_the_contract() {
         let e = Expect::compile(&["function_error == null"]).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(e.first_unmet(&json!({"function_error": null})), Ok(None));
-        assert_eq!(e.first_unmet(&json!({"function_error": "Unhandled"})), Ok(Some("function_error == null")));
+        assert_eq!(
+            e.first_unmet(&json!({"function_error": "Unhandled"})),
+            Ok(Some("function_error == null"))
+        );
     }
 
     #[test]

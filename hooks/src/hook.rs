@@ -44,7 +44,10 @@ impl From<HookError> for lambda_runtime::Diagnostic {
             HookError::Event(_) => "traffic_hook::InvalidEvent",
             HookError::NotReported { .. } => "traffic_hook::NotReported",
         };
-        Self { error_type: error_type.to_owned(), error_message: e.to_string() }
+        Self {
+            error_type: error_type.to_owned(),
+            error_message: e.to_string(),
+        }
     }
 }
 
@@ -62,7 +65,11 @@ pub struct Verifier {
 impl Verifier {
     /// A verifier with no extra checks and an empty environment.
     pub fn new(effects: Effects) -> Self {
-        Self { effects, env: BTreeMap::new(), extra: Vec::new() }
+        Self {
+            effects,
+            env: BTreeMap::new(),
+            extra: Vec::new(),
+        }
     }
 
     /// Runs the checks of the deployment's phase concurrently; checks still running at
@@ -82,16 +89,35 @@ impl Verifier {
         for b in built.into_iter().chain(self.extra.iter().cloned().map(Ok)) {
             match b {
                 Ok(spec) if !spec.runs_in(phase) => {
-                    let why = format!("runs in phase {}", spec.phase.map(|p| p.to_string()).unwrap_or_default());
-                    outcomes.push(Some(CheckOutcome::not_run(&spec.name, spec.check.kind(), spec.phase, CheckStatus::Skipped, why)));
+                    let why = format!(
+                        "runs in phase {}",
+                        spec.phase.map(|p| p.to_string()).unwrap_or_default()
+                    );
+                    outcomes.push(Some(CheckOutcome::not_run(
+                        &spec.name,
+                        spec.check.kind(),
+                        spec.phase,
+                        CheckStatus::Skipped,
+                        why,
+                    )));
                 }
                 Ok(spec) => {
                     to_run.push((outcomes.len(), spec));
                     outcomes.push(None);
                 }
-                Err((name, kind, check_phase, reason)) => {
-                    let status = if crate::check::CheckSpec::phase_matches(check_phase, phase) { CheckStatus::Failed } else { CheckStatus::Skipped };
-                    outcomes.push(Some(CheckOutcome::not_run(&name, kind, check_phase, status, format!("cannot run: {reason}"))));
+                Err(e) => {
+                    let status = if CheckSpec::phase_matches(e.phase, phase) {
+                        CheckStatus::Failed
+                    } else {
+                        CheckStatus::Skipped
+                    };
+                    outcomes.push(Some(CheckOutcome::not_run(
+                        &e.name,
+                        e.kind,
+                        e.phase,
+                        status,
+                        format!("cannot run: {}", e.reason),
+                    )));
                 }
             }
         }
@@ -99,7 +125,11 @@ impl Verifier {
             outcomes[slot] = Some(outcome);
         }
         let deployment = Arc::unwrap_or_clone(deployment);
-        Verdict::judge(deployment, outcomes.into_iter().flatten().collect(), config.dry_run)
+        Verdict::judge(
+            deployment,
+            outcomes.into_iter().flatten().collect(),
+            config.dry_run,
+        )
     }
 }
 
@@ -115,8 +145,18 @@ async fn run_checks(
         .into_iter()
         .map(|(slot, spec)| {
             let records = Records::default();
-            let meta = (spec.name.clone(), spec.check.kind(), spec.phase, spec.dry_run);
-            let task = tokio::spawn(run_check(spec, deployment.clone(), records.clone(), progress.clone()));
+            let meta = (
+                spec.name.clone(),
+                spec.check.kind(),
+                spec.phase,
+                spec.dry_run,
+            );
+            let task = tokio::spawn(run_check(
+                spec,
+                deployment.clone(),
+                records.clone(),
+                progress.clone(),
+            ));
             (slot, meta, records, task)
         })
         .collect();
@@ -136,7 +176,9 @@ async fn run_checks(
         };
         let outcome = match joined {
             Ok(Ok(outcome)) => outcome,
-            Ok(Err(e)) if e.is_panic() => failed(format!("panicked: {}", panic_message(e.into_panic()))),
+            Ok(Err(e)) if e.is_panic() => {
+                failed(format!("panicked: {}", panic_message(e.into_panic())))
+            }
             Ok(Err(e)) => failed(format!("task ended: {e}")),
             Err(_) => {
                 task.abort();
@@ -176,7 +218,14 @@ impl Hook {
         reporter: Arc<dyn Reporter>,
         effects: Effects,
     ) -> Self {
-        Self { config, source, reporter, verifier: Verifier::new(effects), clock: Arc::new(SystemClock), own_function: None }
+        Self {
+            config,
+            source,
+            reporter,
+            verifier: Verifier::new(effects),
+            clock: Arc::new(SystemClock),
+            own_function: None,
+        }
     }
 
     /// Adds a check written in code; it runs beside the config's checks.
@@ -205,37 +254,66 @@ impl Hook {
     }
 
     /// Handles one lifecycle event that must be answered by the wall-clock `deadline`.
-    pub async fn handle(&self, raw_event: &Value, deadline: SystemTime) -> Result<Verdict, HookError> {
-        let event = HookEvent::parse(raw_event).inspect_err(|e| tracing::error!(error = %e, "unusable event"))?;
+    pub async fn handle(
+        &self,
+        raw_event: &Value,
+        deadline: SystemTime,
+    ) -> Result<Verdict, HookError> {
+        let event = HookEvent::parse(raw_event)
+            .inspect_err(|e| tracing::error!(error = %e, "unusable event"))?;
         let now = Instant::now();
         let remaining = self.clock.until(deadline);
         let report_deadline = now + remaining.saturating_sub(RESPONSE_MARGIN);
-        let reserve = self.config.as_ref().map(|c| c.report_reserve).unwrap_or(DEFAULT_REPORT_RESERVE);
+        let reserve = self
+            .config
+            .as_ref()
+            .map(|c| c.report_reserve)
+            .unwrap_or(DEFAULT_REPORT_RESERVE);
         let check_deadline = now + remaining.saturating_sub(reserve);
         tracing::info!(deployment_id = %event.deployment_id, remaining_ms = remaining.as_millis() as u64, "lifecycle event received");
-        let unknown = Deployment { deployment_id: Some(event.deployment_id.clone()), ..Deployment::default() };
+        let unknown = Deployment {
+            deployment_id: Some(event.deployment_id.clone()),
+            ..Deployment::default()
+        };
         let mut verdict = match &self.config {
             Err(e) => Verdict::failed_early(unknown, e.to_string()),
             Ok(config) => {
                 let found = tokio::time::timeout_at(
                     check_deadline,
-                    discover(&*self.source, &event.deployment_id, self.own_function.as_deref(), &config.target),
+                    discover(
+                        &*self.source,
+                        &event.deployment_id,
+                        self.own_function.as_deref(),
+                        &config.target,
+                    ),
                 )
                 .await;
                 let deployment = found.unwrap_or_else(|_| {
                     let mut d = unknown;
                     d.merge("config target", config.target.clone());
-                    d.notes.push("discovery did not finish before the deadline".to_owned());
+                    d.notes
+                        .push("discovery did not finish before the deadline".to_owned());
                     d
                 });
-                self.verifier.verify(config, deployment, Some(check_deadline), Arc::new(NoProgress)).await
+                self.verifier
+                    .verify(
+                        config,
+                        deployment,
+                        Some(check_deadline),
+                        Arc::new(NoProgress),
+                    )
+                    .await
             }
         };
-        let outcome = report::report(&*self.reporter, &event, verdict.status, report_deadline).await;
+        let outcome =
+            report::report(&*self.reporter, &event, verdict.status, report_deadline).await;
         verdict.report = Some(outcome.describe());
         verdict.log();
         match outcome {
-            ReportOutcome::GaveUp { error, .. } => Err(HookError::NotReported { status: verdict.status.as_str(), error }),
+            ReportOutcome::GaveUp { error, .. } => Err(HookError::NotReported {
+                status: verdict.status.as_str(),
+                error,
+            }),
             _ => Ok(verdict),
         }
     }

@@ -73,8 +73,12 @@ impl ReportOutcome {
     pub fn describe(&self) -> String {
         match self {
             Self::Accepted { attempts } => format!("accepted after {attempts} attempt(s)"),
-            Self::AlreadyCompleted { attempts } => format!("already completed (attempt {attempts})"),
-            Self::GaveUp { attempts, error } => format!("not accepted after {attempts} attempt(s): {error}"),
+            Self::AlreadyCompleted { attempts } => {
+                format!("already completed (attempt {attempts})")
+            }
+            Self::GaveUp { attempts, error } => {
+                format!("not accepted after {attempts} attempt(s): {error}")
+            }
         }
     }
 }
@@ -86,11 +90,18 @@ fn backoff(n: u32) -> Duration {
 
 /// Reports `status` until it is accepted, retrying retryable errors with backoff, and
 /// never past `deadline`.
-pub async fn report(reporter: &dyn Reporter, event: &HookEvent, status: Status, deadline: Instant) -> ReportOutcome {
+pub async fn report(
+    reporter: &dyn Reporter,
+    event: &HookEvent,
+    status: Status,
+    deadline: Instant,
+) -> ReportOutcome {
     let mut attempts = 0;
     loop {
         attempts += 1;
-        let error = match tokio::time::timeout_at(deadline, reporter.put_status(event, status)).await {
+        let error = match tokio::time::timeout_at(deadline, reporter.put_status(event, status))
+            .await
+        {
             Ok(Ok(())) => {
                 tracing::info!(attempts, status = status.as_str(), "status reported");
                 return ReportOutcome::Accepted { attempts };
@@ -126,7 +137,10 @@ mod tests {
     #[async_trait]
     impl Reporter for Script {
         async fn put_status(&self, _: &HookEvent, _: Status) -> Result<(), ReportError> {
-            let mut s = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut s = self
+                .0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             if s.is_empty() {
                 Ok(())
             } else {
@@ -136,7 +150,10 @@ mod tests {
     }
 
     fn event() -> HookEvent {
-        HookEvent { deployment_id: "d".into(), execution_id: "e".into() }
+        HookEvent {
+            deployment_id: "d".into(),
+            execution_id: "e".into(),
+        }
     }
 
     fn far() -> Instant {
@@ -145,25 +162,44 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn retries_throttling_and_5xx_until_accepted() {
-        let r = Script(Mutex::new(vec![Err(ReportError::Retryable("throttled".into())), Err(ReportError::Retryable("503".into()))]));
-        assert_eq!(report(&r, &event(), Status::Failed, far()).await, ReportOutcome::Accepted { attempts: 3 });
+        let r = Script(Mutex::new(vec![
+            Err(ReportError::Retryable("throttled".into())),
+            Err(ReportError::Retryable("503".into())),
+        ]));
+        assert_eq!(
+            report(&r, &event(), Status::Failed, far()).await,
+            ReportOutcome::Accepted { attempts: 3 }
+        );
     }
 
     #[tokio::test(start_paused = true)]
     async fn already_completed_is_done_without_retry() {
-        let r = Script(Mutex::new(vec![Err(ReportError::AlreadyCompleted("x".into()))]));
-        assert_eq!(report(&r, &event(), Status::Failed, far()).await, ReportOutcome::AlreadyCompleted { attempts: 1 });
+        let r = Script(Mutex::new(vec![Err(ReportError::AlreadyCompleted(
+            "x".into(),
+        ))]));
+        assert_eq!(
+            report(&r, &event(), Status::Failed, far()).await,
+            ReportOutcome::AlreadyCompleted { attempts: 1 }
+        );
     }
 
     #[tokio::test(start_paused = true)]
     async fn fatal_errors_are_not_retried() {
-        let r = Script(Mutex::new(vec![Err(ReportError::Fatal("AccessDenied".into()))]));
-        assert!(matches!(report(&r, &event(), Status::Failed, far()).await, ReportOutcome::GaveUp { attempts: 1, .. }));
+        let r = Script(Mutex::new(vec![Err(ReportError::Fatal(
+            "AccessDenied".into(),
+        ))]));
+        assert!(matches!(
+            report(&r, &event(), Status::Failed, far()).await,
+            ReportOutcome::GaveUp { attempts: 1, .. }
+        ));
     }
 
     #[tokio::test(start_paused = true)]
     async fn gives_up_at_the_deadline() {
-        let r = Script(Mutex::new(vec![Err(ReportError::Retryable("503".into())); 100]));
+        let r = Script(Mutex::new(vec![
+            Err(ReportError::Retryable("503".into()));
+            100
+        ]));
         let deadline = Instant::now() + Duration::from_secs(3);
         let out = report(&r, &event(), Status::Failed, deadline).await;
         assert!(matches!(out, ReportOutcome::GaveUp { .. }), "{out:?}");

@@ -48,7 +48,11 @@ pub struct MeasurementRecord {
 
 impl MeasurementRecord {
     pub(crate) fn new(n: u32, elapsed: Duration, result: MeasurementResult) -> Self {
-        Self { n, elapsed_ms: elapsed.as_millis() as u64, result }
+        Self {
+            n,
+            elapsed_ms: elapsed.as_millis() as u64,
+            result,
+        }
     }
 
     /// One line that says what happened, fit for a reason.
@@ -56,7 +60,11 @@ impl MeasurementRecord {
         match &self.result {
             MeasurementResult::Passed { .. } => format!("measurement {}: passed", self.n),
             MeasurementResult::Failed { condition, value } => {
-                format!("measurement {}: expect `{condition}` not met by {}", self.n, excerpt(value))
+                format!(
+                    "measurement {}: expect `{condition}` not met by {}",
+                    self.n,
+                    excerpt(value)
+                )
             }
             MeasurementResult::Error(e) => format!("measurement {}: error: {e}", self.n),
         }
@@ -130,7 +138,13 @@ fn ser_ms<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
 
 impl CheckOutcome {
     /// An outcome for a check that never ran.
-    pub fn not_run(name: &str, kind: &str, phase: Option<Phase>, status: CheckStatus, reason: String) -> Self {
+    pub fn not_run(
+        name: &str,
+        kind: &str,
+        phase: Option<Phase>,
+        status: CheckStatus,
+        reason: String,
+    ) -> Self {
         Self {
             name: name.to_owned(),
             kind: kind.to_owned(),
@@ -150,11 +164,13 @@ impl CheckOutcome {
 
     /// Counts of (passed, failed, errored) measurements.
     pub fn counts(&self) -> (usize, usize, usize) {
-        self.measurements.iter().fold((0, 0, 0), |(p, f, e), m| match m.result {
-            MeasurementResult::Passed { .. } => (p + 1, f, e),
-            MeasurementResult::Failed { .. } => (p, f + 1, e),
-            MeasurementResult::Error(_) => (p, f, e + 1),
-        })
+        self.measurements
+            .iter()
+            .fold((0, 0, 0), |(p, f, e), m| match m.result {
+                MeasurementResult::Passed { .. } => (p + 1, f, e),
+                MeasurementResult::Failed { .. } => (p, f + 1, e),
+                MeasurementResult::Error(_) => (p, f, e + 1),
+            })
     }
 }
 
@@ -180,7 +196,10 @@ impl Verdict {
     /// Judges the outcomes: `Failed` when any non-dry-run check failed.
     pub fn judge(deployment: Deployment, checks: Vec<CheckOutcome>, dry_run: bool) -> Self {
         let blocking: Vec<&CheckOutcome> = checks.iter().filter(|c| c.blocks()).collect();
-        let ran = checks.iter().filter(|c| c.status != CheckStatus::Skipped).count();
+        let ran = checks
+            .iter()
+            .filter(|c| c.status != CheckStatus::Skipped)
+            .count();
         let (status, mut reason) = if blocking.is_empty() {
             (Status::Succeeded, format!("{ran} of {ran} checks passed"))
         } else {
@@ -189,9 +208,15 @@ impl Verdict {
                 .map(|c| format!("{}: {}", c.name, c.reason.as_deref().unwrap_or("failed")))
                 .collect::<Vec<_>>()
                 .join("; ");
-            (Status::Failed, format!("{} of {ran} checks failed: {list}", blocking.len()))
+            (
+                Status::Failed,
+                format!("{} of {ran} checks failed: {list}", blocking.len()),
+            )
         };
-        let soft = checks.iter().filter(|c| c.status == CheckStatus::Failed && c.dry_run).count();
+        let soft = checks
+            .iter()
+            .filter(|c| c.status == CheckStatus::Failed && c.dry_run)
+            .count();
         if soft > 0 {
             let _ = write!(reason, " ({soft} dry-run checks failed without blocking)");
         }
@@ -204,21 +229,44 @@ impl Verdict {
         } else {
             status
         };
-        Self { status, reason, deployment, checks, dry_run, report: None }
+        Self {
+            status,
+            reason,
+            deployment,
+            checks,
+            dry_run,
+            report: None,
+        }
     }
 
     /// A verdict reached without running checks (bad config, for one).
     pub fn failed_early(deployment: Deployment, reason: String) -> Self {
-        Self { status: Status::Failed, reason, deployment, checks: Vec::new(), dry_run: false, report: None }
+        Self {
+            status: Status::Failed,
+            reason,
+            deployment,
+            checks: Vec::new(),
+            dry_run: false,
+            report: None,
+        }
     }
 
     /// Logs one JSON line per check and one for the verdict.
     pub fn log(&self) {
         let deployment_id = self.deployment.deployment_id.as_deref().unwrap_or("");
-        let phase = self.deployment.facts.phase.map(|p| p.to_string()).unwrap_or_else(|| "unknown".into());
+        let phase = self
+            .deployment
+            .facts
+            .phase
+            .map(|p| p.to_string())
+            .unwrap_or_else(|| "unknown".into());
         for c in &self.checks {
             let (passed, failed, errors) = c.counts();
-            let measurements: Vec<String> = c.measurements.iter().map(MeasurementRecord::brief).collect();
+            let measurements: Vec<String> = c
+                .measurements
+                .iter()
+                .map(MeasurementRecord::brief)
+                .collect();
             tracing::info!(
                 target: "traffic_hook::summary",
                 record = "check",
@@ -278,7 +326,8 @@ impl Verdict {
                 ]
             })
             .collect();
-        let header = ["CHECK", "KIND", "STATUS", "PASS/FAIL/ERR", "TIME", "REASON"].map(str::to_owned);
+        let header =
+            ["CHECK", "KIND", "STATUS", "PASS/FAIL/ERR", "TIME", "REASON"].map(str::to_owned);
         let mut widths = header.clone().map(|h| h.chars().count());
         for r in &rows {
             for (w, cell) in widths.iter_mut().zip(r) {
@@ -287,13 +336,22 @@ impl Verdict {
         }
         let mut out = String::new();
         for r in std::iter::once(&header).chain(&rows) {
-            let line: Vec<String> = r.iter().zip(widths).map(|(c, w)| format!("{c:<w$}")).collect();
+            let line: Vec<String> = r
+                .iter()
+                .zip(widths)
+                .map(|(c, w)| format!("{c:<w$}"))
+                .collect();
             let _ = writeln!(out, "{}", line.join("  ").trim_end());
         }
         for note in &self.deployment.notes {
             let _ = writeln!(out, "note: {note}");
         }
-        let _ = writeln!(out, "verdict: {} ({})", self.status.as_str().to_uppercase(), self.reason);
+        let _ = writeln!(
+            out,
+            "verdict: {} ({})",
+            self.status.as_str().to_uppercase(),
+            self.reason
+        );
         out
     }
 }
@@ -325,7 +383,12 @@ impl Progress for StderrProgress {
             MeasurementResult::Failed { .. } => "FAIL",
             MeasurementResult::Error(_) => "ERR ",
         };
-        eprintln!("{mark} {check} #{} ({}ms) {}", record.n, record.elapsed_ms, record.brief());
+        eprintln!(
+            "{mark} {check} #{} ({}ms) {}",
+            record.n,
+            record.elapsed_ms,
+            record.brief()
+        );
     }
 }
 
@@ -336,7 +399,9 @@ mod tests {
 
     #[test]
     fn excerpts_redact_header_values_and_truncate() {
-        let e = excerpt(&json!({"status": 500, "headers": {"set-cookie": "secret-token"}, "body": "oops"}));
+        let e = excerpt(
+            &json!({"status": 500, "headers": {"set-cookie": "secret-token"}, "body": "oops"}),
+        );
         assert!(!e.contains("secret-token"), "{e}");
         assert!(e.contains("<redacted>"), "{e}");
         let long = excerpt(&json!({"body": "x".repeat(1000)}));
@@ -351,18 +416,37 @@ mod tests {
 
     #[test]
     fn one_blocking_failure_fails_the_verdict_and_names_it() {
-        let v = Verdict::judge(Deployment::default(), vec![outcome("a", CheckStatus::Passed, false), outcome("b", CheckStatus::Failed, false)], false);
+        let v = Verdict::judge(
+            Deployment::default(),
+            vec![
+                outcome("a", CheckStatus::Passed, false),
+                outcome("b", CheckStatus::Failed, false),
+            ],
+            false,
+        );
         assert_eq!(v.status, Status::Failed);
         assert_eq!(v.reason, "1 of 2 checks failed: b: boom");
     }
 
     #[test]
     fn dry_run_checks_and_global_dry_run_do_not_block() {
-        let v = Verdict::judge(Deployment::default(), vec![outcome("b", CheckStatus::Failed, true)], false);
+        let v = Verdict::judge(
+            Deployment::default(),
+            vec![outcome("b", CheckStatus::Failed, true)],
+            false,
+        );
         assert_eq!(v.status, Status::Succeeded);
         assert!(v.reason.contains("1 dry-run checks failed"), "{}", v.reason);
-        let v = Verdict::judge(Deployment::default(), vec![outcome("b", CheckStatus::Failed, false)], true);
+        let v = Verdict::judge(
+            Deployment::default(),
+            vec![outcome("b", CheckStatus::Failed, false)],
+            true,
+        );
         assert_eq!(v.status, Status::Succeeded);
-        assert!(v.reason.starts_with("dry run, would have failed"), "{}", v.reason);
+        assert!(
+            v.reason.starts_with("dry run, would have failed"),
+            "{}",
+            v.reason
+        );
     }
 }

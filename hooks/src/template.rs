@@ -9,7 +9,13 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 
 /// The variable names besides `env.NAME`.
-pub const NAMES: [&str; 5] = ["function", "alias", "current_version", "target_version", "deployment_id"];
+pub const NAMES: [&str; 5] = [
+    "function",
+    "alias",
+    "current_version",
+    "target_version",
+    "deployment_id",
+];
 
 /// Values for the variables.
 #[derive(Debug, Clone, Default)]
@@ -34,19 +40,27 @@ impl Vars {
         .into_iter()
         .filter_map(|(k, v)| Some((k, v?)))
         .collect();
-        Self { values, env, placeholder: None }
+        Self {
+            values,
+            env,
+            placeholder: None,
+        }
     }
 
     /// Values that let validation render every known name without a deployment.
     pub fn placeholders() -> Self {
-        Self { placeholder: Some("placeholder".to_owned()), ..Self::default() }
+        Self {
+            placeholder: Some("placeholder".to_owned()),
+            ..Self::default()
+        }
     }
 
     fn lookup(&self, name: &str) -> Result<String, String> {
-        let known = NAMES.contains(&name) || name.strip_prefix("env.").is_some_and(|n| !n.is_empty());
+        let known =
+            NAMES.contains(&name) || name.strip_prefix("env.").is_some_and(|n| !n.is_empty());
         if !known {
             return Err(format!(
-                "unknown variable `{{{{{name}}}}}`; known: {}, env.NAME",
+                "unknown variable `{{{{{name}}}}}`; known: {}, {{{{env.NAME}}}}",
                 NAMES.map(|n| format!("{{{{{n}}}}}")).join(", ")
             ));
         }
@@ -54,11 +68,9 @@ impl Vars {
             return Ok(p.clone());
         }
         if let Some(env_name) = name.strip_prefix("env.") {
-            return self
-                .env
-                .get(env_name)
-                .cloned()
-                .ok_or_else(|| format!("`{{{{{name}}}}}`: environment variable {env_name} is not set"));
+            return self.env.get(env_name).cloned().ok_or_else(|| {
+                format!("`{{{{{name}}}}}`: environment variable {env_name} is not set")
+            });
         }
         self.values.get(name).cloned().ok_or_else(|| {
             format!("`{{{{{name}}}}}` is unknown for this deployment (not discovered, and not in the config's `target:`)")
@@ -73,7 +85,9 @@ pub fn render(text: &str, vars: &Vars) -> Result<String, String> {
     while let Some(start) = rest.find("{{") {
         out.push_str(&rest[..start]);
         let after = &rest[start + 2..];
-        let end = after.find("}}").ok_or_else(|| format!("`{{{{` without closing `}}}}` in `{text}`"))?;
+        let end = after
+            .find("}}")
+            .ok_or_else(|| format!("`{{{{` without closing `}}}}` in `{text}`"))?;
         out.push_str(&vars.lookup(after[..end].trim())?);
         rest = &after[end + 2..];
     }
@@ -115,16 +129,29 @@ mod tests {
     fn vars() -> Vars {
         let d = Deployment::from_facts(
             Some("d-1".into()),
-            Facts { function: Some("fn".into()), alias: Some("live".into()), ..Facts::default() },
+            Facts {
+                function: Some("fn".into()),
+                alias: Some("live".into()),
+                ..Facts::default()
+            },
             "test",
         );
-        Vars::new(&d, BTreeMap::from([("STAGE".to_owned(), "prod".to_owned())]))
+        Vars::new(
+            &d,
+            BTreeMap::from([("STAGE".to_owned(), "prod".to_owned())]),
+        )
     }
 
     #[test]
     fn replaces_known_variables_with_or_without_spaces() {
-        assert_eq!(render("https://x/{{alias}}/{{ function }}?d={{deployment_id}}&s={{env.STAGE}}", &vars()).ok(),
-            Some("https://x/live/fn?d=d-1&s=prod".to_owned()));
+        assert_eq!(
+            render(
+                "https://x/{{alias}}/{{ function }}?d={{deployment_id}}&s={{env.STAGE}}",
+                &vars()
+            )
+            .ok(),
+            Some("https://x/live/fn?d=d-1&s=prod".to_owned())
+        );
     }
 
     #[test]
@@ -135,8 +162,12 @@ mod tests {
 
     #[test]
     fn missing_values_name_the_variable() {
-        assert!(render("{{target_version}}", &vars()).unwrap_err().contains("{{target_version}}"));
-        assert!(render("{{env.NOPE}}", &vars()).unwrap_err().contains("NOPE is not set"));
+        assert!(render("{{target_version}}", &vars())
+            .unwrap_err()
+            .contains("{{target_version}}"));
+        assert!(render("{{env.NOPE}}", &vars())
+            .unwrap_err()
+            .contains("NOPE is not set"));
         assert!(render("{{alias", &vars()).is_err());
     }
 

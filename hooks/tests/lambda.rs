@@ -1,10 +1,15 @@
 //! The real `traffic-hook` binary, run as Lambda runs it (through the testkit's Runtime
 //! API host), against the fake CodeDeploy and Lambda on loopback.
 
+// Helpers outside #[test] functions unwrap too: a panic is a failed test with a line number.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use serde_json::{json, Value};
 use std::path::Path;
 use std::time::{Duration, Instant};
-use traffic_hooks_testkit::{event, FakeAws, FakeDeployment, FakeHttp, Fault, Outcome, Route, RuntimeHost, Server};
+use traffic_hooks_testkit::{
+    event, FakeAws, FakeDeployment, FakeHttp, Fault, Outcome, Route, RuntimeHost, Server,
+};
 
 const BIN: &str = env!("CARGO_BIN_EXE_traffic-hook");
 
@@ -19,22 +24,35 @@ struct World {
 impl World {
     async fn new() -> Self {
         let aws = FakeAws::new();
-        let scenario: Value = serde_json::from_str(include_str!("../../testkit/fixtures/scenario.json")).unwrap();
+        let scenario: Value =
+            serde_json::from_str(include_str!("../../testkit/fixtures/scenario.json")).unwrap();
         aws.load_scenario(&scenario).unwrap();
         let aws_server = aws.start().await.unwrap();
         let http = FakeHttp::new();
         http.route("/live/health", Route::new(200, json!({"ok": true})));
         let http_server = http.start().await.unwrap();
-        Self { aws, aws_server, http, http_server }
+        Self {
+            aws,
+            aws_server,
+            http,
+            http_server,
+        }
     }
 
     /// Starts the hook with `config` (inline YAML); `{{env.HTTP}}` is the fake HTTP base URL.
     async fn hook(&self, config: &str) -> RuntimeHost {
         let endpoint = self.aws_server.url();
         let http = self.http_server.url();
-        RuntimeHost::start(Path::new(BIN), &[("TRAFFIC_HOOK_CONFIG", config), ("AWS_ENDPOINT_URL", &endpoint), ("HTTP", &http)])
-            .await
-            .unwrap()
+        RuntimeHost::start(
+            Path::new(BIN),
+            &[
+                ("TRAFFIC_HOOK_CONFIG", config),
+                ("AWS_ENDPOINT_URL", &endpoint),
+                ("HTTP", &http),
+            ],
+        )
+        .await
+        .unwrap()
     }
 
     fn statuses(&self) -> Vec<String> {
@@ -63,14 +81,26 @@ checks:
 async fn reports_succeeded_when_every_check_passes() {
     let world = World::new().await;
     let mut hook = world.hook(SMOKE).await;
-    let out = response(hook.invoke(event("pre-traffic.json"), Duration::from_secs(20)).await.unwrap());
+    let out = response(
+        hook.invoke(event("pre-traffic.json"), Duration::from_secs(20))
+            .await
+            .unwrap(),
+    );
     assert_eq!(out["status"], "Succeeded", "{out:#}");
     assert_eq!(world.statuses(), ["Succeeded"]);
     let inv = world.aws.invocations();
     assert_eq!(inv.len(), 1);
-    assert_eq!(inv[0].qualifier.as_deref(), Some("2"), "the target version is invoked");
+    assert_eq!(
+        inv[0].qualifier.as_deref(),
+        Some("2"),
+        "the target version is invoked"
+    );
     assert_eq!(inv[0].payload, json!({"path": "/health"}));
-    assert_eq!(world.http.hits("/live/health"), 1, "{{alias}} is rendered into the URL");
+    assert_eq!(
+        world.http.hits("/live/health"),
+        1,
+        "{{alias}} is rendered into the URL"
+    );
     let verdicts = hook.records("verdict");
     assert_eq!(verdicts.len(), 1);
     assert_eq!(verdicts[0]["status"], "Succeeded");
@@ -81,21 +111,36 @@ async fn reports_succeeded_when_every_check_passes() {
 #[tokio::test]
 async fn reports_failed_when_the_new_version_returns_a_function_error() {
     let world = World::new().await;
-    let mut hook = world.hook("checks: [ { name: smoke, invoke: { qualifier: target } } ]").await;
+    let mut hook = world
+        .hook("checks: [ { name: smoke, invoke: { qualifier: target } } ]")
+        .await;
     let ev = json!({"DeploymentId": "d-BADVERSION3", "LifecycleEventHookExecutionId": "exec-bad"});
     let out = response(hook.invoke(ev, Duration::from_secs(20)).await.unwrap());
     assert_eq!(out["status"], "Failed");
     let reason = out["reason"].as_str().unwrap();
-    assert!(reason.contains("smoke") && reason.contains("function_error == null") && reason.contains("Unhandled"), "{reason}");
+    assert!(
+        reason.contains("smoke")
+            && reason.contains("function_error == null")
+            && reason.contains("Unhandled"),
+        "{reason}"
+    );
     assert_eq!(world.statuses(), ["Failed"]);
 }
 
 #[tokio::test]
 async fn reports_failed_when_http_answers_5xx() {
     let world = World::new().await;
-    world.http.route("/live/health", Route::new(503, json!({"ok": false})));
-    let mut hook = world.hook("checks: [ { name: health, http: { url: '{{env.HTTP}}/live/health' } } ]").await;
-    let out = response(hook.invoke(event("pre-traffic.json"), Duration::from_secs(20)).await.unwrap());
+    world
+        .http
+        .route("/live/health", Route::new(503, json!({"ok": false})));
+    let mut hook = world
+        .hook("checks: [ { name: health, http: { url: '{{env.HTTP}}/live/health' } } ]")
+        .await;
+    let out = response(
+        hook.invoke(event("pre-traffic.json"), Duration::from_secs(20))
+            .await
+            .unwrap(),
+    );
     assert_eq!(out["status"], "Failed");
     assert!(out["reason"].as_str().unwrap().contains("503"), "{out:#}");
     assert_eq!(world.statuses(), ["Failed"]);
@@ -104,51 +149,126 @@ async fn reports_failed_when_http_answers_5xx() {
 #[tokio::test]
 async fn reports_failed_before_the_deadline_when_a_check_hangs() {
     let world = World::new().await;
-    world.http.route("/hang", Route { status: 200, body: json!({}), delay_ms: 60_000 });
+    world.http.route(
+        "/hang",
+        Route {
+            status: 200,
+            body: json!({}),
+            delay_ms: 60_000,
+        },
+    );
     let config = "report_reserve: 1s\nchecks: [ { name: hangs, http: { url: '{{env.HTTP}}/hang' }, timeout: 2m } ]";
     let mut hook = world.hook(config).await;
     let budget = Duration::from_secs(4);
     let started = Instant::now();
-    let out = response(hook.invoke(event("pre-traffic.json"), budget).await.unwrap());
-    assert!(started.elapsed() < budget, "answered after the deadline: {:?}", started.elapsed());
+    let out = response(
+        hook.invoke(event("pre-traffic.json"), budget)
+            .await
+            .unwrap(),
+    );
+    assert!(
+        started.elapsed() < budget,
+        "answered after the deadline: {:?}",
+        started.elapsed()
+    );
     assert_eq!(out["status"], "Failed");
-    assert!(out["checks"][0]["reason"].as_str().unwrap().starts_with("deadline"), "{out:#}");
+    assert!(
+        out["checks"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("deadline"),
+        "{out:#}"
+    );
     assert_eq!(world.statuses(), ["Failed"]);
 }
 
 #[tokio::test]
 async fn retries_a_throttled_report_and_a_5xx_report_until_accepted_once() {
     let world = World::new().await;
-    world.aws.fail_next(Some("PutLifecycleEventHookExecutionStatus"), Fault::Throttle, 1);
-    world.aws.fail_next(Some("PutLifecycleEventHookExecutionStatus"), Fault::ServerError, 1);
+    world.aws.fail_next(
+        Some("PutLifecycleEventHookExecutionStatus"),
+        Fault::Throttle,
+        1,
+    );
+    world.aws.fail_next(
+        Some("PutLifecycleEventHookExecutionStatus"),
+        Fault::ServerError,
+        1,
+    );
     let mut hook = world.hook(SMOKE).await;
-    let out = response(hook.invoke(event("pre-traffic.json"), Duration::from_secs(20)).await.unwrap());
+    let out = response(
+        hook.invoke(event("pre-traffic.json"), Duration::from_secs(20))
+            .await
+            .unwrap(),
+    );
     assert_eq!(out["status"], "Succeeded");
     let puts = world.aws.calls_of("PutLifecycleEventHookExecutionStatus");
-    assert_eq!(puts.iter().map(|c| c.status).collect::<Vec<_>>(), [400, 500, 200]);
+    assert_eq!(
+        puts.iter().map(|c| c.status).collect::<Vec<_>>(),
+        [400, 500, 200]
+    );
     assert_eq!(world.statuses(), ["Succeeded"], "accepted exactly once");
-    assert!(out["report"].as_str().unwrap().contains("3 attempt"), "{out:#}");
+    assert!(
+        out["report"].as_str().unwrap().contains("3 attempt"),
+        "{out:#}"
+    );
 }
 
 #[tokio::test]
 async fn already_completed_counts_as_reported() {
     let world = World::new().await;
-    world.aws.fail_next(Some("PutLifecycleEventHookExecutionStatus"), Fault::AlreadyCompleted, 1);
+    world.aws.fail_next(
+        Some("PutLifecycleEventHookExecutionStatus"),
+        Fault::AlreadyCompleted,
+        1,
+    );
     let mut hook = world.hook(SMOKE).await;
-    let out = response(hook.invoke(event("pre-traffic.json"), Duration::from_secs(20)).await.unwrap());
-    assert!(out["report"].as_str().unwrap().starts_with("already completed"), "{out:#}");
-    assert_eq!(world.aws.calls_of("PutLifecycleEventHookExecutionStatus").len(), 1, "not retried");
+    let out = response(
+        hook.invoke(event("pre-traffic.json"), Duration::from_secs(20))
+            .await
+            .unwrap(),
+    );
+    assert!(
+        out["report"]
+            .as_str()
+            .unwrap()
+            .starts_with("already completed"),
+        "{out:#}"
+    );
+    assert_eq!(
+        world
+            .aws
+            .calls_of("PutLifecycleEventHookExecutionStatus")
+            .len(),
+        1,
+        "not retried"
+    );
 }
 
 #[tokio::test]
 async fn malformed_event_is_an_invocation_error_and_the_next_event_succeeds() {
     let world = World::new().await;
     let mut hook = world.hook(SMOKE).await;
-    let bad = hook.invoke(event("missing-execution-id.json"), Duration::from_secs(20)).await.unwrap();
-    let Outcome::Error(err) = bad else { panic!("expected an invocation error, got {bad:?}") };
-    assert!(err["errorMessage"].as_str().unwrap().contains("LifecycleEventHookExecutionId"), "{err:#}");
+    let bad = hook
+        .invoke(event("missing-execution-id.json"), Duration::from_secs(20))
+        .await
+        .unwrap();
+    let Outcome::Error(err) = bad else {
+        panic!("expected an invocation error, got {bad:?}")
+    };
+    assert!(
+        err["errorMessage"]
+            .as_str()
+            .unwrap()
+            .contains("LifecycleEventHookExecutionId"),
+        "{err:#}"
+    );
     assert!(world.aws.reports().is_empty());
-    let out = response(hook.invoke(event("pre-traffic.json"), Duration::from_secs(20)).await.unwrap());
+    let out = response(
+        hook.invoke(event("pre-traffic.json"), Duration::from_secs(20))
+            .await
+            .unwrap(),
+    );
     assert_eq!(out["status"], "Succeeded");
     assert_eq!(world.statuses(), ["Succeeded"]);
 }
@@ -156,13 +276,22 @@ async fn malformed_event_is_an_invocation_error_and_the_next_event_succeeds() {
 #[tokio::test]
 async fn invalid_config_reports_failed_within_a_second() {
     let world = World::new().await;
-    let mut hook = world.hook("checks: [ { name: x, http: { url: 'nope' }, timeout: soon } ]").await;
+    let mut hook = world
+        .hook("checks: [ { name: x, http: { url: 'nope' }, timeout: soon } ]")
+        .await;
     let started = Instant::now();
-    let out = response(hook.invoke(event("pre-traffic.json"), Duration::from_secs(20)).await.unwrap());
+    let out = response(
+        hook.invoke(event("pre-traffic.json"), Duration::from_secs(20))
+            .await
+            .unwrap(),
+    );
     let took = started.elapsed();
     assert_eq!(out["status"], "Failed");
     let reason = out["reason"].as_str().unwrap();
-    assert!(reason.contains("checks[0].http.url") && reason.contains("checks[0].timeout"), "{reason}");
+    assert!(
+        reason.contains("checks[0].http.url") && reason.contains("checks[0].timeout"),
+        "{reason}"
+    );
     assert_eq!(world.statuses(), ["Failed"]);
     assert!(took < Duration::from_secs(1), "took {took:?}");
 }
@@ -170,7 +299,14 @@ async fn invalid_config_reports_failed_within_a_second() {
 #[tokio::test]
 async fn three_slow_checks_run_concurrently() {
     let world = World::new().await;
-    world.http.route("/slow", Route { status: 200, body: json!({}), delay_ms: 1500 });
+    world.http.route(
+        "/slow",
+        Route {
+            status: 200,
+            body: json!({}),
+            delay_ms: 1500,
+        },
+    );
     let config = r#"
 checks:
   - { name: a, http: { url: "{{env.HTTP}}/slow" } }
@@ -179,25 +315,49 @@ checks:
 "#;
     let mut hook = world.hook(config).await;
     let started = Instant::now();
-    let out = response(hook.invoke(event("pre-traffic.json"), Duration::from_secs(20)).await.unwrap());
+    let out = response(
+        hook.invoke(event("pre-traffic.json"), Duration::from_secs(20))
+            .await
+            .unwrap(),
+    );
     let took = started.elapsed();
     assert_eq!(out["status"], "Succeeded");
     assert_eq!(world.http.hits("/slow"), 3);
-    let elapsed: Vec<u64> = hook.records("check").iter().map(|c| c["elapsed_ms"].as_u64().unwrap()).collect();
-    assert!(elapsed.len() == 3 && elapsed.iter().all(|ms| *ms >= 1500), "each check took its 1.5 s: {elapsed:?}");
+    let elapsed: Vec<u64> = hook
+        .records("check")
+        .iter()
+        .map(|c| c["elapsed_ms"].as_u64().unwrap())
+        .collect();
+    assert!(
+        elapsed.len() == 3 && elapsed.iter().all(|ms| *ms >= 1500),
+        "each check took its 1.5 s: {elapsed:?}"
+    );
     // One after the other would take 4.5 s.
-    assert!(took < Duration::from_secs(3), "three 1.5 s checks took {took:?}");
+    assert!(
+        took < Duration::from_secs(3),
+        "three 1.5 s checks took {took:?}"
+    );
 }
 
 #[tokio::test]
 async fn count_three_gives_three_measurements_and_one_report() {
     let world = World::new().await;
     let mut hook = world.hook("checks: [ { name: health, http: { url: '{{env.HTTP}}/live/health' }, count: 3, interval: 100ms } ]").await;
-    let out = response(hook.invoke(event("pre-traffic.json"), Duration::from_secs(20)).await.unwrap());
+    let out = response(
+        hook.invoke(event("pre-traffic.json"), Duration::from_secs(20))
+            .await
+            .unwrap(),
+    );
     assert_eq!(out["status"], "Succeeded");
     assert_eq!(world.http.hits("/live/health"), 3);
     assert_eq!(hook.records("check")[0]["passed"], 3);
-    assert_eq!(world.aws.calls_of("PutLifecycleEventHookExecutionStatus").len(), 1);
+    assert_eq!(
+        world
+            .aws
+            .calls_of("PutLifecycleEventHookExecutionStatus")
+            .len(),
+        1
+    );
 }
 
 #[tokio::test]
@@ -209,28 +369,56 @@ checks:
   - { name: post-health, phase: post, http: { url: "{{env.HTTP}}/live/health" } }
 "#;
     let mut hook = world.hook(config).await;
-    let out = response(hook.invoke(event("pre-traffic.json"), Duration::from_secs(20)).await.unwrap());
+    let out = response(
+        hook.invoke(event("pre-traffic.json"), Duration::from_secs(20))
+            .await
+            .unwrap(),
+    );
     assert_eq!(out["status"], "Succeeded");
     assert_eq!(world.http.hits("/live/health"), 0);
     assert_eq!(out["checks"][1]["status"], "skipped");
-    let out = response(hook.invoke(event("post-traffic.json"), Duration::from_secs(20)).await.unwrap());
+    let out = response(
+        hook.invoke(event("post-traffic.json"), Duration::from_secs(20))
+            .await
+            .unwrap(),
+    );
     assert_eq!(out["phase"], "post");
     assert_eq!(world.http.hits("/live/health"), 1);
-    assert_eq!(world.aws.invocations().len(), 1, "pre-smoke ran only before traffic");
+    assert_eq!(
+        world.aws.invocations().len(),
+        1,
+        "pre-smoke ran only before traffic"
+    );
 }
 
 #[tokio::test]
 async fn discovery_falls_back_to_the_appspec() {
     let world = World::new().await;
-    let mut d = FakeDeployment::new("d-APPSPEC001", "demo-fn", "live", "1", "2", "BeforeAllowTraffic");
+    let mut d = FakeDeployment::new(
+        "d-APPSPEC001",
+        "demo-fn",
+        "live",
+        "1",
+        "2",
+        "BeforeAllowTraffic",
+    );
     d.has_target = false;
-    d.hooks.insert("BeforeAllowTraffic".into(), "CodeDeployHook_testkit".into());
+    d.hooks
+        .insert("BeforeAllowTraffic".into(), "CodeDeployHook_testkit".into());
     world.aws.deployment(d);
-    let mut hook = world.hook("checks: [ { name: smoke, phase: pre, invoke: {} } ]").await;
-    let ev = json!({"DeploymentId": "d-APPSPEC001", "LifecycleEventHookExecutionId": "exec-appspec"});
+    let mut hook = world
+        .hook("checks: [ { name: smoke, phase: pre, invoke: {} } ]")
+        .await;
+    let ev =
+        json!({"DeploymentId": "d-APPSPEC001", "LifecycleEventHookExecutionId": "exec-appspec"});
     let out = response(hook.invoke(ev, Duration::from_secs(20)).await.unwrap());
     assert_eq!(out["status"], "Succeeded", "{out:#}");
-    assert_eq!(out["phase"], "pre", "the phase comes from the AppSpec's Hooks: {:#}", hook.records("verdict")[0]);
+    assert_eq!(
+        out["phase"],
+        "pre",
+        "the phase comes from the AppSpec's Hooks: {:#}",
+        hook.records("verdict")[0]
+    );
     assert_eq!(world.aws.invocations()[0].qualifier.as_deref(), Some("2"));
     assert_eq!(world.aws.calls_of("GetApplicationRevision").len(), 1);
 }
@@ -238,13 +426,25 @@ async fn discovery_falls_back_to_the_appspec() {
 #[tokio::test]
 async fn a_failed_target_lookup_falls_back_and_says_so() {
     let world = World::new().await;
-    world.aws.fail_next(Some("ListDeploymentTargets"), Fault::ServerError, 5);
+    world
+        .aws
+        .fail_next(Some("ListDeploymentTargets"), Fault::ServerError, 5);
     let mut hook = world.hook("checks: [ { name: smoke, invoke: {} } ]").await;
-    let out = response(hook.invoke(event("pre-traffic.json"), Duration::from_secs(20)).await.unwrap());
-    assert_eq!(out["status"], "Succeeded", "the AppSpec still names the versions: {out:#}");
+    let out = response(
+        hook.invoke(event("pre-traffic.json"), Duration::from_secs(20))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(
+        out["status"], "Succeeded",
+        "the AppSpec still names the versions: {out:#}"
+    );
     let verdict = &hook.records("verdict")[0];
     let notes = verdict["notes"].as_str().unwrap();
-    assert!(notes.contains("deployment target unavailable: ListDeploymentTargets: InternalFailure"), "{notes}");
+    assert!(
+        notes.contains("deployment target unavailable: ListDeploymentTargets: InternalFailure"),
+        "{notes}"
+    );
     assert!(notes.contains("phase unknown"), "{notes}");
 }
 
@@ -254,24 +454,58 @@ async fn unknown_deployment_is_an_invocation_error_that_names_the_refusal() {
     let mut hook = world.hook("checks: [ { name: smoke, invoke: {} } ]").await;
     let ev = json!({"DeploymentId": "d-NOSUCHTHING", "LifecycleEventHookExecutionId": "exec-x"});
     let out = hook.invoke(ev, Duration::from_secs(20)).await.unwrap();
-    let Outcome::Error(err) = out else { panic!("CodeDeploy refuses the report, so the invocation must fail: {out:?}") };
+    let Outcome::Error(err) = out else {
+        panic!("CodeDeploy refuses the report, so the invocation must fail: {out:?}")
+    };
     assert_eq!(err["errorType"], "traffic_hook::NotReported");
-    assert!(err["errorMessage"].as_str().unwrap().contains("DeploymentDoesNotExistException"), "{err:#}");
-    assert_eq!(world.aws.calls_of("PutLifecycleEventHookExecutionStatus").len(), 1, "a refusal is not retried");
+    assert!(
+        err["errorMessage"]
+            .as_str()
+            .unwrap()
+            .contains("DeploymentDoesNotExistException"),
+        "{err:#}"
+    );
+    assert_eq!(
+        world
+            .aws
+            .calls_of("PutLifecycleEventHookExecutionStatus")
+            .len(),
+        1,
+        "a refusal is not retried"
+    );
     let check = &hook.records("check")[0];
-    assert!(check["reason"].as_str().unwrap().contains("the function is unknown"), "{check:#}");
+    assert!(
+        check["reason"]
+            .as_str()
+            .unwrap()
+            .contains("the function is unknown"),
+        "{check:#}"
+    );
 }
 
 #[tokio::test]
 async fn header_values_never_reach_the_logs() {
     let world = World::new().await;
-    world.http.route("/secret", Route::new(500, json!({"ok": false})));
+    world
+        .http
+        .route("/secret", Route::new(500, json!({"ok": false})));
     let config = "checks: [ { name: s, http: { url: '{{env.HTTP}}/secret', headers: { Authorization: 'Bearer sekrit-token-123' } } } ]";
     let mut hook = world.hook(config).await;
-    let out = response(hook.invoke(event("pre-traffic.json"), Duration::from_secs(20)).await.unwrap());
+    let out = response(
+        hook.invoke(event("pre-traffic.json"), Duration::from_secs(20))
+            .await
+            .unwrap(),
+    );
     assert_eq!(out["status"], "Failed");
     let sent = world.http.last_headers("/secret");
-    assert!(sent.iter().any(|(k, v)| k == "authorization" && v == "Bearer sekrit-token-123"), "the header is sent");
-    assert!(hook.logs().iter().all(|l| !l.contains("sekrit-token-123")), "the header value is logged");
+    assert!(
+        sent.iter()
+            .any(|(k, v)| k == "authorization" && v == "Bearer sekrit-token-123"),
+        "the header is sent"
+    );
+    assert!(
+        hook.logs().iter().all(|l| !l.contains("sekrit-token-123")),
+        "the header value is logged"
+    );
     assert!(!out.to_string().contains("sekrit-token-123"));
 }

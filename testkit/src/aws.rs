@@ -54,7 +54,14 @@ fn yes() -> bool {
 
 impl FakeDeployment {
     /// A deployment of `function:alias` from `current` to `target` in `lifecycle_event`.
-    pub fn new(id: &str, function: &str, alias: &str, current: &str, target: &str, lifecycle_event: &str) -> Self {
+    pub fn new(
+        id: &str,
+        function: &str,
+        alias: &str,
+        current: &str,
+        target: &str,
+        lifecycle_event: &str,
+    ) -> Self {
         Self {
             id: id.to_owned(),
             application: app(),
@@ -72,7 +79,13 @@ impl FakeDeployment {
         let hooks: Vec<Value> = self
             .hooks
             .iter()
-            .map(|(event, function)| Value::Object([(event.clone(), Value::String(function.clone()))].into_iter().collect()))
+            .map(|(event, function)| {
+                Value::Object(
+                    [(event.clone(), Value::String(function.clone()))]
+                        .into_iter()
+                        .collect(),
+                )
+            })
             .collect();
         json!({
             "version": 0.0,
@@ -195,7 +208,8 @@ impl FakeAws {
 
     /// Loads deployments and functions from a scenario JSON document.
     pub fn load_scenario(&self, scenario: &Value) -> Result<&Self, String> {
-        let s: Scenario = serde_json::from_value(scenario.clone()).map_err(|e| format!("scenario: {e}"))?;
+        let s: Scenario =
+            serde_json::from_value(scenario.clone()).map_err(|e| format!("scenario: {e}"))?;
         for d in s.deployments {
             self.deployment(d);
         }
@@ -225,7 +239,9 @@ impl FakeAws {
     pub fn fail_next(&self, operation: Option<&str>, fault: Fault, n: usize) -> &Self {
         let mut inner = self.lock();
         for _ in 0..n {
-            inner.faults.push_back((operation.map(str::to_owned), fault));
+            inner
+                .faults
+                .push_back((operation.map(str::to_owned), fault));
         }
         self
     }
@@ -237,7 +253,12 @@ impl FakeAws {
 
     /// The CodeDeploy calls of one operation.
     pub fn calls_of(&self, operation: &str) -> Vec<Call> {
-        self.lock().calls.iter().filter(|c| c.operation == operation).cloned().collect()
+        self.lock()
+            .calls
+            .iter()
+            .filter(|c| c.operation == operation)
+            .cloned()
+            .collect()
     }
 
     /// Accepted status reports.
@@ -266,8 +287,15 @@ impl FakeAws {
 }
 
 fn aws_error(status: StatusCode, code: &str, message: &str) -> Response {
-    let mut resp = (status, axum::Json(json!({ "__type": code, "message": message }))).into_response();
-    resp.headers_mut().insert("content-type", HeaderValue::from_static("application/x-amz-json-1.1"));
+    let mut resp = (
+        status,
+        axum::Json(json!({ "__type": code, "message": message })),
+    )
+        .into_response();
+    resp.headers_mut().insert(
+        "content-type",
+        HeaderValue::from_static("application/x-amz-json-1.1"),
+    );
     if let Ok(v) = HeaderValue::from_str(code) {
         resp.headers_mut().insert("x-amzn-errortype", v);
     }
@@ -276,32 +304,62 @@ fn aws_error(status: StatusCode, code: &str, message: &str) -> Response {
 
 fn aws_ok(body: Value) -> Response {
     let mut resp = (StatusCode::OK, axum::Json(body)).into_response();
-    resp.headers_mut().insert("content-type", HeaderValue::from_static("application/x-amz-json-1.1"));
+    resp.headers_mut().insert(
+        "content-type",
+        HeaderValue::from_static("application/x-amz-json-1.1"),
+    );
     resp
 }
 
 fn fault_response(f: Fault) -> Response {
     match f {
-        Fault::Throttle => aws_error(StatusCode::BAD_REQUEST, "ThrottlingException", "Rate exceeded"),
-        Fault::ServerError => aws_error(StatusCode::INTERNAL_SERVER_ERROR, "InternalFailure", "injected 500"),
-        Fault::AlreadyCompleted => {
-            aws_error(StatusCode::BAD_REQUEST, "LifecycleEventAlreadyCompletedException", "already completed")
-        }
-        Fault::UnknownDeployment => aws_error(StatusCode::BAD_REQUEST, "DeploymentDoesNotExistException", "no such deployment"),
+        Fault::Throttle => aws_error(
+            StatusCode::BAD_REQUEST,
+            "ThrottlingException",
+            "Rate exceeded",
+        ),
+        Fault::ServerError => aws_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalFailure",
+            "injected 500",
+        ),
+        Fault::AlreadyCompleted => aws_error(
+            StatusCode::BAD_REQUEST,
+            "LifecycleEventAlreadyCompletedException",
+            "already completed",
+        ),
+        Fault::UnknownDeployment => aws_error(
+            StatusCode::BAD_REQUEST,
+            "DeploymentDoesNotExistException",
+            "no such deployment",
+        ),
     }
 }
 
 async fn codedeploy(State(fake): State<FakeAws>, headers: HeaderMap, body: Bytes) -> Response {
-    let target = headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or_default();
-    let operation = target.strip_prefix("CodeDeploy_20141006.").unwrap_or(target).to_owned();
+    let target = headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let operation = target
+        .strip_prefix("CodeDeploy_20141006.")
+        .unwrap_or(target)
+        .to_owned();
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let mut inner = fake.lock();
-    let fault_at = inner.faults.iter().position(|(op, _)| op.as_deref().is_none_or(|o| o == operation));
+    let fault_at = inner
+        .faults
+        .iter()
+        .position(|(op, _)| op.as_deref().is_none_or(|o| o == operation));
     let response = match fault_at.and_then(|i| inner.faults.remove(i)) {
         Some((_, fault)) => fault_response(fault),
         None => answer(&mut inner, &operation, &body),
     };
-    inner.calls.push(Call { operation, body, status: response.status().as_u16() });
+    inner.calls.push(Call {
+        operation,
+        body,
+        status: response.status().as_u16(),
+    });
     response
 }
 
@@ -312,38 +370,53 @@ fn str_field<'a>(body: &'a Value, name: &str) -> &'a str {
 fn answer(inner: &mut Inner, operation: &str, body: &Value) -> Response {
     let id = str_field(body, "deploymentId");
     let deployment = inner.deployments.get(id).cloned();
-    let missing = || aws_error(StatusCode::BAD_REQUEST, "DeploymentDoesNotExistException", &format!("deployment {id} does not exist"));
+    let missing = || {
+        aws_error(
+            StatusCode::BAD_REQUEST,
+            "DeploymentDoesNotExistException",
+            &format!("deployment {id} does not exist"),
+        )
+    };
     match operation {
         "ListDeploymentTargets" => match deployment {
             None => missing(),
             Some(d) => {
-                let ids: Vec<String> = if d.has_target { vec![format!("{}:{}", d.function, d.alias)] } else { Vec::new() };
+                let ids: Vec<String> = if d.has_target {
+                    vec![format!("{}:{}", d.function, d.alias)]
+                } else {
+                    Vec::new()
+                };
                 aws_ok(json!({ "targetIds": ids }))
             }
         },
         "GetDeploymentTarget" => match deployment {
             None => missing(),
             Some(d) => {
-                let events: Vec<Value> = ["BeforeAllowTraffic", "AllowTraffic", "AfterAllowTraffic"]
-                    .iter()
-                    .map(|name| {
-                        let status = match d.lifecycle_event.as_deref() {
-                            Some(now) if now == *name => "InProgress",
-                            Some("AfterAllowTraffic") => "Succeeded",
-                            Some("AllowTraffic") if *name == "BeforeAllowTraffic" => "Succeeded",
-                            _ => "Pending",
-                        };
-                        json!({ "lifecycleEventName": name, "status": status })
-                    })
-                    .collect();
-                aws_ok(json!({ "deploymentTarget": { "deploymentTargetType": "LambdaTarget", "lambdaTarget": {
+                let events: Vec<Value> =
+                    ["BeforeAllowTraffic", "AllowTraffic", "AfterAllowTraffic"]
+                        .iter()
+                        .map(|name| {
+                            let status = match d.lifecycle_event.as_deref() {
+                                Some(now) if now == *name => "InProgress",
+                                Some("AfterAllowTraffic") => "Succeeded",
+                                Some("AllowTraffic") if *name == "BeforeAllowTraffic" => {
+                                    "Succeeded"
+                                }
+                                _ => "Pending",
+                            };
+                            json!({ "lifecycleEventName": name, "status": status })
+                        })
+                        .collect();
+                aws_ok(
+                    json!({ "deploymentTarget": { "deploymentTargetType": "LambdaTarget", "lambdaTarget": {
                     "deploymentId": d.id, "targetId": str_field(body, "targetId"),
                     "targetArn": format!("arn:aws:lambda:us-east-1:123456789012:function:{}:{}", d.function, d.alias),
                     "status": "InProgress", "lifecycleEvents": events,
                     "lambdaFunctionInfo": { "functionName": d.function, "functionAlias": d.alias,
                         "currentVersion": d.current_version, "targetVersion": d.target_version,
                         "targetVersionWeight": if d.lifecycle_event.as_deref() == Some("AfterAllowTraffic") { 1.0 } else { 0.0 } }
-                } } }))
+                } } }),
+                )
             }
         },
         "GetDeployment" => match deployment {
@@ -358,9 +431,16 @@ fn answer(inner: &mut Inner, operation: &str, body: &Value) -> Response {
         },
         "GetApplicationRevision" => {
             let app = str_field(body, "applicationName");
-            let sha = body.pointer("/revision/appSpecContent/sha256").and_then(Value::as_str).unwrap_or_default();
+            let sha = body
+                .pointer("/revision/appSpecContent/sha256")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
             match inner.deployments.get(sha).filter(|d| d.application == app) {
-                None => aws_error(StatusCode::BAD_REQUEST, "RevisionDoesNotExistException", &format!("no revision {sha} in {app}")),
+                None => aws_error(
+                    StatusCode::BAD_REQUEST,
+                    "RevisionDoesNotExistException",
+                    &format!("no revision {sha} in {app}"),
+                ),
                 Some(d) => aws_ok(json!({ "applicationName": app,
                     "revision": { "revisionType": "AppSpecContent", "appSpecContent": { "content": d.appspec(), "sha256": d.id } },
                     "revisionInfo": { "description": "fake" } })),
@@ -375,10 +455,18 @@ fn answer(inner: &mut Inner, operation: &str, body: &Value) -> Response {
                 return fault_response(Fault::AlreadyCompleted);
             }
             let status = str_field(body, "status").to_owned();
-            inner.reports.push(Report { deployment_id: id.to_owned(), execution_id: execution_id.clone(), status });
+            inner.reports.push(Report {
+                deployment_id: id.to_owned(),
+                execution_id: execution_id.clone(),
+                status,
+            });
             aws_ok(json!({ "lifecycleEventHookExecutionId": execution_id }))
         }
-        other => aws_error(StatusCode::BAD_REQUEST, "UnknownOperationException", &format!("the fake does not implement {other}")),
+        other => aws_error(
+            StatusCode::BAD_REQUEST,
+            "UnknownOperationException",
+            &format!("the fake does not implement {other}"),
+        ),
     }
 }
 
@@ -388,7 +476,12 @@ struct InvokeQuery {
     qualifier: Option<String>,
 }
 
-async fn invoke(State(fake): State<FakeAws>, Path(name): Path<String>, Query(q): Query<InvokeQuery>, body: Bytes) -> Response {
+async fn invoke(
+    State(fake): State<FakeAws>,
+    Path(name): Path<String>,
+    Query(q): Query<InvokeQuery>,
+    body: Bytes,
+) -> Response {
     let payload: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     // Accept names, partial and full ARNs, with or without a qualifier suffix.
     let bare = match name.split(':').collect::<Vec<_>>().as_slice() {
@@ -400,9 +493,21 @@ async fn invoke(State(fake): State<FakeAws>, Path(name): Path<String>, Query(q):
         let mut inner = fake.lock();
         let function = inner.functions.get(&bare).cloned();
         let qualifier = q.qualifier.clone().unwrap_or_else(|| "$LATEST".to_owned());
-        let version = function.as_ref().map(|f| f.aliases.get(&qualifier).cloned().unwrap_or(qualifier.clone()));
-        let behaviour = function.zip(version.clone()).and_then(|(f, v)| f.versions.get(&v).cloned());
-        inner.invocations.push(Invocation { function: name.clone(), qualifier: q.qualifier, version: version.clone(), payload: payload.clone() });
+        let version = function.as_ref().map(|f| {
+            f.aliases
+                .get(&qualifier)
+                .cloned()
+                .unwrap_or(qualifier.clone())
+        });
+        let behaviour = function
+            .zip(version.clone())
+            .and_then(|(f, v)| f.versions.get(&v).cloned());
+        inner.invocations.push(Invocation {
+            function: name.clone(),
+            qualifier: q.qualifier,
+            version: version.clone(),
+            payload: payload.clone(),
+        });
         (version, behaviour)
     };
     let Some(b) = behaviour else {
@@ -411,17 +516,28 @@ async fn invoke(State(fake): State<FakeAws>, Path(name): Path<String>, Query(q):
             axum::Json(json!({ "Type": "User", "message": format!("Function not found: {name}:{}", version.unwrap_or_default()) })),
         )
             .into_response();
-        resp.headers_mut().insert("x-amzn-errortype", HeaderValue::from_static("ResourceNotFoundException"));
+        resp.headers_mut().insert(
+            "x-amzn-errortype",
+            HeaderValue::from_static("ResourceNotFoundException"),
+        );
         return resp;
     };
     tokio::time::sleep(Duration::from_millis(b.delay_ms)).await;
     let version = version.unwrap_or_default();
-    let answer = if b.payload.is_null() { json!({ "version": version, "input": payload }) } else { b.payload };
+    let answer = if b.payload.is_null() {
+        json!({ "version": version, "input": payload })
+    } else {
+        b.payload
+    };
     let mut resp = (StatusCode::OK, axum::Json(answer)).into_response();
     if let Ok(v) = HeaderValue::from_str(&version) {
         resp.headers_mut().insert("x-amz-executed-version", v);
     }
-    if let Some(err) = b.function_error.as_deref().and_then(|e| HeaderValue::from_str(e).ok()) {
+    if let Some(err) = b
+        .function_error
+        .as_deref()
+        .and_then(|e| HeaderValue::from_str(e).ok())
+    {
         resp.headers_mut().insert("x-amz-function-error", err);
     }
     resp
@@ -429,5 +545,8 @@ async fn invoke(State(fake): State<FakeAws>, Path(name): Path<String>, Query(q):
 
 async fn recorded(State(fake): State<FakeAws>) -> Response {
     let inner = fake.lock();
-    axum::Json(json!({ "calls": inner.calls, "reports": inner.reports, "invocations": inner.invocations })).into_response()
+    axum::Json(
+        json!({ "calls": inner.calls, "reports": inner.reports, "invocations": inner.invocations }),
+    )
+    .into_response()
 }

@@ -32,7 +32,11 @@ fn ok() -> u16 {
 impl Route {
     /// A route answering `status` with `body` at once.
     pub fn new(status: u16, body: Value) -> Self {
-        Self { status, body, delay_ms: 0 }
+        Self {
+            status,
+            body,
+            delay_ms: 0,
+        }
     }
 }
 
@@ -78,7 +82,9 @@ impl FakeHttp {
 
     /// The router, to serve with [`crate::Server::start`].
     pub fn router(&self) -> axum::Router {
-        axum::Router::new().fallback(answer).with_state(self.clone())
+        axum::Router::new()
+            .fallback(answer)
+            .with_state(self.clone())
     }
 
     /// Starts serving.
@@ -95,7 +101,12 @@ async fn answer(State(fake): State<FakeHttp>, req: Request) -> Response {
         let headers = req
             .headers()
             .iter()
-            .map(|(k, v)| (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_owned(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
             .collect();
         inner.headers.insert(path.clone(), headers);
         inner.routes.get(&path).cloned()

@@ -14,7 +14,9 @@ mod http;
 mod runtime;
 mod server;
 
-pub use aws::{Call, Fault, FakeAws, FakeDeployment, FakeFunction, Invocation, Report, VersionBehaviour};
+pub use aws::{
+    Call, FakeAws, FakeDeployment, FakeFunction, Fault, Invocation, Report, VersionBehaviour,
+};
 pub use http::{FakeHttp, Route};
 pub use runtime::{HostError, Outcome, RuntimeHost};
 pub use server::Server;
@@ -29,6 +31,7 @@ pub fn testkit_dir() -> PathBuf {
 /// Reads `testkit/events/<name>` as JSON.
 pub fn event(name: &str) -> serde_json::Value {
     let path = testkit_dir().join("events").join(name);
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("parsing {}: {e}", path.display()))
 }

@@ -66,10 +66,16 @@ impl RuntimeHost {
     /// variables, a fake region and credentials, IMDS off, plus `env`.
     pub async fn start(binary: &FsPath, env: &[(&str, &str)]) -> Result<Self, HostError> {
         let (queue, rx) = mpsc::channel(16);
-        let state = Arc::new(HostState { next: tokio::sync::Mutex::new(rx), waiting: Mutex::new(HashMap::new()) });
+        let state = Arc::new(HostState {
+            next: tokio::sync::Mutex::new(rx),
+            waiting: Mutex::new(HashMap::new()),
+        });
         let router = axum::Router::new()
             .route("/2018-06-01/runtime/invocation/next", get(next))
-            .route("/2018-06-01/runtime/invocation/{id}/response", post(respond))
+            .route(
+                "/2018-06-01/runtime/invocation/{id}/response",
+                post(respond),
+            )
             .route("/2018-06-01/runtime/invocation/{id}/error", post(fail))
             .route("/2018-06-01/runtime/init/error", post(init_error))
             .with_state(state.clone());
@@ -82,7 +88,10 @@ impl RuntimeHost {
             .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
             .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
             .env("AWS_LAMBDA_LOG_STREAM_NAME", "testkit")
-            .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/CodeDeployHook_testkit")
+            .env(
+                "AWS_LAMBDA_LOG_GROUP_NAME",
+                "/aws/lambda/CodeDeployHook_testkit",
+            )
             .env("AWS_REGION", "us-east-1")
             .env("AWS_ACCESS_KEY_ID", "testkit")
             .env("AWS_SECRET_ACCESS_KEY", "testkit")
@@ -90,7 +99,10 @@ impl RuntimeHost {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
         let mut child = cmd.spawn()?;
         let logs = Arc::new(Mutex::new(Vec::new()));
         let echo = std::env::var_os("TESTKIT_ECHO").is_some();
@@ -100,7 +112,14 @@ impl RuntimeHost {
         if let Some(err) = child.stderr.take() {
             tokio::spawn(collect(BufReader::new(err), logs.clone(), echo));
         }
-        Ok(Self { _server: server, state, queue, child, logs, counter: AtomicU64::new(0) })
+        Ok(Self {
+            _server: server,
+            state,
+            queue,
+            child,
+            logs,
+            counter: AtomicU64::new(0),
+        })
     }
 
     /// Sends `event` with a deadline `budget` from now and waits for the answer, up to
@@ -111,10 +130,24 @@ impl RuntimeHost {
         }
         let id = format!("req-{}", self.counter.fetch_add(1, Ordering::SeqCst) + 1);
         let deadline = SystemTime::now() + budget;
-        let deadline_ms = deadline.duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+        let deadline_ms = deadline
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
         let (tx, rx) = oneshot::channel();
-        self.state.waiting.lock().unwrap_or_else(PoisonError::into_inner).insert(id.clone(), tx);
-        self.queue.send(Pending { id, event, deadline_ms }).await.map_err(|_| HostError::Gone)?;
+        self.state
+            .waiting
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(id.clone(), tx);
+        self.queue
+            .send(Pending {
+                id,
+                event,
+                deadline_ms,
+            })
+            .await
+            .map_err(|_| HostError::Gone)?;
         let wait = budget + Duration::from_secs(1);
         match tokio::time::timeout(wait, rx).await {
             Ok(Ok(outcome)) => Ok(outcome),
@@ -125,7 +158,10 @@ impl RuntimeHost {
 
     /// Every line the child printed so far (stdout and stderr).
     pub fn logs(&self) -> Vec<String> {
-        self.logs.lock().unwrap_or_else(PoisonError::into_inner).clone()
+        self.logs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// The JSON log lines whose `record` field is `kind` (`check` or `verdict`).
@@ -138,13 +174,19 @@ impl RuntimeHost {
     }
 }
 
-async fn collect<R: tokio::io::AsyncRead + Unpin>(reader: BufReader<R>, logs: Arc<Mutex<Vec<String>>>, echo: bool) {
+async fn collect<R: tokio::io::AsyncRead + Unpin>(
+    reader: BufReader<R>,
+    logs: Arc<Mutex<Vec<String>>>,
+    echo: bool,
+) {
     let mut lines = reader.lines();
     while let Ok(Some(line)) = lines.next_line().await {
         if echo {
             eprintln!("[hook] {line}");
         }
-        logs.lock().unwrap_or_else(PoisonError::into_inner).push(line);
+        logs.lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(line);
     }
 }
 
@@ -162,31 +204,59 @@ async fn next(State(state): State<Arc<HostState>>) -> Response {
     };
     set("lambda-runtime-aws-request-id", p.id);
     set("lambda-runtime-deadline-ms", p.deadline_ms.to_string());
-    set("lambda-runtime-invoked-function-arn", "arn:aws:lambda:us-east-1:123456789012:function:CodeDeployHook_testkit".into());
-    set("lambda-runtime-trace-id", "Root=1-00000000-000000000000000000000000;Sampled=0".into());
+    set(
+        "lambda-runtime-invoked-function-arn",
+        "arn:aws:lambda:us-east-1:123456789012:function:CodeDeployHook_testkit".into(),
+    );
+    set(
+        "lambda-runtime-trace-id",
+        "Root=1-00000000-000000000000000000000000;Sampled=0".into(),
+    );
     resp
 }
 
 fn finish(state: &HostState, id: &str, outcome: Outcome) -> Response {
-    let waiter = state.waiting.lock().unwrap_or_else(PoisonError::into_inner).remove(id);
+    let waiter = state
+        .waiting
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .remove(id);
     match waiter {
         Some(tx) => {
             let _ = tx.send(outcome);
-            (StatusCode::ACCEPTED, axum::Json(serde_json::json!({"status": "OK"}))).into_response()
+            (
+                StatusCode::ACCEPTED,
+                axum::Json(serde_json::json!({"status": "OK"})),
+            )
+                .into_response()
         }
-        None => (StatusCode::BAD_REQUEST, format!("unknown or finished request {id}")).into_response(),
+        None => (
+            StatusCode::BAD_REQUEST,
+            format!("unknown or finished request {id}"),
+        )
+            .into_response(),
     }
 }
 
 fn body_json(body: &Bytes) -> Value {
-    serde_json::from_slice(body).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(body).into_owned()))
+    serde_json::from_slice(body)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(body).into_owned()))
 }
 
-async fn respond(State(state): State<Arc<HostState>>, Path(id): Path<String>, body: Bytes) -> Response {
+async fn respond(
+    State(state): State<Arc<HostState>>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
     finish(&state, &id, Outcome::Response(body_json(&body)))
 }
 
-async fn fail(State(state): State<Arc<HostState>>, Path(id): Path<String>, _h: HeaderMap, body: Bytes) -> Response {
+async fn fail(
+    State(state): State<Arc<HostState>>,
+    Path(id): Path<String>,
+    _h: HeaderMap,
+    body: Bytes,
+) -> Response {
     finish(&state, &id, Outcome::Error(body_json(&body)))
 }
 

@@ -6,9 +6,9 @@ use lambda_runtime::{service_fn, LambdaEvent};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::process::ExitCode;
+use tracing_subscriber::EnvFilter;
 use traffic_hooks::cli::{self, Cli, Command};
 use traffic_hooks::config::{source, ConfigSource};
-use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -39,7 +39,10 @@ async fn main() -> ExitCode {
 
 fn terminal_tracing() {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 /// Lambda mode: JSON logs, config and SDK clients loaded once, then serve events.
@@ -73,8 +76,8 @@ async fn lambda(env: BTreeMap<String, String>) -> Result<(), lambda_runtime::Err
     lambda_runtime::run(service_fn(move |ev: LambdaEvent<Value>| {
         let hook = hook.clone();
         async move {
-        let verdict = hook.handle(&ev.payload, ev.context.deadline()).await?;
-        Ok::<Value, traffic_hooks::hook::HookError>(verdict.response())
+            let verdict = hook.handle(&ev.payload, ev.context.deadline()).await?;
+            Ok::<Value, traffic_hooks::hook::HookError>(verdict.response())
         }
     }))
     .await

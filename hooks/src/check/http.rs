@@ -65,7 +65,8 @@ impl ReqwestSender {
 #[async_trait]
 impl HttpSender for ReqwestSender {
     async fn send(&self, req: HttpRequest) -> Result<HttpResponse, String> {
-        let method = reqwest::Method::from_bytes(req.method.as_bytes()).map_err(|e| e.to_string())?;
+        let method =
+            reqwest::Method::from_bytes(req.method.as_bytes()).map_err(|e| e.to_string())?;
         let mut builder = self.client.request(method, &req.url).timeout(req.timeout);
         for (name, value) in &req.headers {
             builder = builder.header(name, value);
@@ -89,10 +90,19 @@ impl HttpSender for ReqwestSender {
         let headers = resp
             .headers()
             .iter()
-            .map(|(k, v)| (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_owned(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
             .collect();
         let body = resp.bytes().await.map_err(describe)?.to_vec();
-        Ok(HttpResponse { status, headers, body })
+        Ok(HttpResponse {
+            status,
+            headers,
+            body,
+        })
     }
 }
 
@@ -113,7 +123,11 @@ impl HttpCheck {
 pub(crate) fn measurement(resp: HttpResponse, latency: Duration) -> Value {
     let body = serde_json::from_slice::<Value>(&resp.body)
         .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&resp.body).into_owned()));
-    let headers: Map<String, Value> = resp.headers.into_iter().map(|(k, v)| (k, Value::String(v))).collect();
+    let headers: Map<String, Value> = resp
+        .headers
+        .into_iter()
+        .map(|(k, v)| (k, Value::String(v)))
+        .collect();
     json!({ "status": resp.status, "headers": headers, "body": body, "latency_ms": millis(latency) })
 }
 
@@ -129,11 +143,9 @@ impl Check for HttpCheck {
 
     async fn measure(&self, _: &CheckContext) -> Result<Value, MeasureError> {
         let started = Instant::now();
-        let resp = self
-            .sender
-            .send(self.request.clone())
-            .await
-            .map_err(|e| MeasureError(format!("{} {}: {e}", self.request.method, self.request.url)))?;
+        let resp = self.sender.send(self.request.clone()).await.map_err(|e| {
+            MeasureError(format!("{} {}: {e}", self.request.method, self.request.url))
+        })?;
         Ok(measurement(resp, started.elapsed()))
     }
 }
@@ -155,7 +167,10 @@ pub(crate) struct HttpSpec {
 fn check_url(url: &str) -> Result<(), String> {
     match reqwest::Url::parse(url) {
         Ok(u) if matches!(u.scheme(), "http" | "https") => Ok(()),
-        Ok(u) => Err(format!("`{url}`: scheme `{}` is not http or https", u.scheme())),
+        Ok(u) => Err(format!(
+            "`{url}`: scheme `{}` is not http or https",
+            u.scheme()
+        )),
         Err(e) => Err(format!("`{url}` is not an absolute URL: {e}")),
     }
 }
@@ -164,7 +179,9 @@ fn check_method(method: &str) -> Result<(), String> {
     if !method.is_empty() && method.bytes().all(|b| b.is_ascii_uppercase()) {
         Ok(())
     } else {
-        Err(format!("`{method}` is not an HTTP method; use GET, POST, PUT, ... in capitals"))
+        Err(format!(
+            "`{method}` is not an HTTP method; use GET, POST, PUT, ... in capitals"
+        ))
     }
 }
 
@@ -174,7 +191,12 @@ pub(crate) fn validate(raw: &Value, rendered: &Value, path: &str) -> Vec<FieldEr
         Err(e) => return vec![e],
     };
     let mut errors = Vec::new();
-    let mut push = |field: &str, message: String| errors.push(FieldError { path: format!("{path}.{field}"), message });
+    let mut push = |field: &str, message: String| {
+        errors.push(FieldError {
+            path: format!("{path}.{field}"),
+            message,
+        })
+    };
     // A URL that is one variable (`{{env.API_URL}}`) can only be checked once rendered.
     let raw_url = raw.get("url").and_then(Value::as_str).unwrap_or_default();
     if !raw_url.trim_start().starts_with("{{") {
@@ -189,13 +211,21 @@ pub(crate) fn validate(raw: &Value, rendered: &Value, path: &str) -> Vec<FieldEr
     }
     for name in spec.headers.keys() {
         if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
-            push(&format!("headers.{name}"), "is not a valid header name".to_owned());
+            push(
+                &format!("headers.{name}"),
+                "is not a valid header name".to_owned(),
+            );
         }
     }
     errors
 }
 
-pub(crate) fn build(spec: &Value, path: &str, timing: Timing, effects: &Effects) -> Result<Arc<dyn Check>, String> {
+pub(crate) fn build(
+    spec: &Value,
+    path: &str,
+    timing: Timing,
+    effects: &Effects,
+) -> Result<Arc<dyn Check>, String> {
     let spec: HttpSpec = de(spec, path).map_err(|e| e.to_string())?;
     check_url(&spec.url).map_err(|e| format!("{path}.url: {e}"))?;
     let method = spec.method.unwrap_or_else(|| "GET".to_owned());
@@ -205,12 +235,21 @@ pub(crate) fn build(spec: &Value, path: &str, timing: Timing, effects: &Effects)
         None | Some(Value::Null) => None,
         Some(Value::String(s)) => Some(s.into_bytes()),
         Some(json) => {
-            if !headers.keys().any(|k| k.eq_ignore_ascii_case("content-type")) {
+            if !headers
+                .keys()
+                .any(|k| k.eq_ignore_ascii_case("content-type"))
+            {
                 headers.insert("content-type".to_owned(), "application/json".to_owned());
             }
             Some(json.to_string().into_bytes())
         }
     };
-    let request = HttpRequest { method, url: spec.url, headers, body, timeout: timing.timeout };
+    let request = HttpRequest {
+        method,
+        url: spec.url,
+        headers,
+        body,
+        timeout: timing.timeout,
+    };
     Ok(Arc::new(HttpCheck::new(effects.http.clone(), request)))
 }

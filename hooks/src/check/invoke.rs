@@ -28,7 +28,12 @@ pub struct InvokeOutput {
 #[async_trait]
 pub trait LambdaInvoker: Send + Sync {
     /// Invokes `function` at `qualifier` (a version or alias) with `payload`.
-    async fn invoke(&self, function: &str, qualifier: &str, payload: Vec<u8>) -> Result<InvokeOutput, String>;
+    async fn invoke(
+        &self,
+        function: &str,
+        qualifier: &str,
+        payload: Vec<u8>,
+    ) -> Result<InvokeOutput, String>;
 }
 
 /// Invokes one function version with one payload.
@@ -41,8 +46,18 @@ pub struct InvokeCheck {
 
 impl InvokeCheck {
     /// A check that invokes `function:qualifier` with `payload`.
-    pub fn new(invoker: Arc<dyn LambdaInvoker>, function: String, qualifier: String, payload: &Value) -> Self {
-        Self { invoker, function, qualifier, payload: payload.to_string().into_bytes() }
+    pub fn new(
+        invoker: Arc<dyn LambdaInvoker>,
+        function: String,
+        qualifier: String,
+        payload: &Value,
+    ) -> Self {
+        Self {
+            invoker,
+            function,
+            qualifier,
+            payload: payload.to_string().into_bytes(),
+        }
     }
 }
 
@@ -74,7 +89,12 @@ impl Check for InvokeCheck {
             .invoker
             .invoke(&self.function, &self.qualifier, self.payload.clone())
             .await
-            .map_err(|e| MeasureError(format!("invoking {}:{}: {e}", self.function, self.qualifier)))?;
+            .map_err(|e| {
+                MeasureError(format!(
+                    "invoking {}:{}: {e}",
+                    self.function, self.qualifier
+                ))
+            })?;
         Ok(measurement(out, started.elapsed()))
     }
 }
@@ -97,15 +117,27 @@ pub(crate) struct InvokeSpec {
 pub(crate) fn validate(rendered: &Value, path: &str) -> Vec<FieldError> {
     match de::<InvokeSpec>(rendered, path) {
         Err(e) => vec![e],
-        Ok(spec) if spec.qualifier.as_deref().is_some_and(|q| q.trim().is_empty()) => {
-            vec![FieldError { path: format!("{path}.qualifier"), message: "must not be empty; use target, current, alias or a version".into() }]
+        Ok(spec)
+            if spec
+                .qualifier
+                .as_deref()
+                .is_some_and(|q| q.trim().is_empty()) =>
+        {
+            vec![FieldError {
+                path: format!("{path}.qualifier"),
+                message: "must not be empty; use target, current, alias or a version".into(),
+            }]
         }
         Ok(_) => Vec::new(),
     }
 }
 
 /// Resolves `target` / `current` / `alias` to what the deployment says.
-pub(crate) fn resolve_qualifier(qualifier: &str, deployment: &Deployment, path: &str) -> Result<String, String> {
+pub(crate) fn resolve_qualifier(
+    qualifier: &str,
+    deployment: &Deployment,
+    path: &str,
+) -> Result<String, String> {
     let f = &deployment.facts;
     let (value, what) = match qualifier {
         "target" => (&f.target_version, "target version"),
@@ -119,16 +151,34 @@ pub(crate) fn resolve_qualifier(qualifier: &str, deployment: &Deployment, path: 
 }
 
 /// The function a check calls: its own `function`, else the deployed one.
-pub(crate) fn resolve_function(function: Option<String>, deployment: &Deployment, path: &str) -> Result<String, String> {
+pub(crate) fn resolve_function(
+    function: Option<String>,
+    deployment: &Deployment,
+    path: &str,
+) -> Result<String, String> {
     function.or_else(|| deployment.facts.function.clone()).ok_or_else(|| {
         format!("{path}: the function is unknown (not discovered, not in `target:`, no `function:` in the check)")
     })
 }
 
-pub(crate) fn build(spec: &Value, path: &str, deployment: &Deployment, effects: &Effects) -> Result<Arc<dyn Check>, String> {
+pub(crate) fn build(
+    spec: &Value,
+    path: &str,
+    deployment: &Deployment,
+    effects: &Effects,
+) -> Result<Arc<dyn Check>, String> {
     let spec: InvokeSpec = de(spec, path).map_err(|e| e.to_string())?;
     let function = resolve_function(spec.function, deployment, path)?;
-    let qualifier = resolve_qualifier(spec.qualifier.as_deref().unwrap_or("target"), deployment, path)?;
+    let qualifier = resolve_qualifier(
+        spec.qualifier.as_deref().unwrap_or("target"),
+        deployment,
+        path,
+    )?;
     let payload = spec.payload.unwrap_or_else(|| json!({}));
-    Ok(Arc::new(InvokeCheck::new(effects.lambda.clone(), function, qualifier, &payload)))
+    Ok(Arc::new(InvokeCheck::new(
+        effects.lambda.clone(),
+        function,
+        qualifier,
+        &payload,
+    )))
 }

@@ -32,11 +32,19 @@ pub struct Effects {
 
 /// Validates a kind's section: `raw` as written, `rendered` with placeholder values
 /// for its variables (so URLs and the like can be checked).
-pub(crate) fn validate_kind(kind: &str, raw: &Value, rendered: &Value, path: &str) -> Vec<FieldError> {
+pub(crate) fn validate_kind(
+    kind: &str,
+    raw: &Value,
+    rendered: &Value,
+    path: &str,
+) -> Vec<FieldError> {
     match kind {
         "invoke" => invoke::validate(rendered, path),
         "http" => http::validate(raw, rendered, path),
-        other => vec![FieldError { path: path.to_owned(), message: format!("unknown kind `{other}`") }],
+        other => vec![FieldError {
+            path: path.to_owned(),
+            message: format!("unknown kind `{other}`"),
+        }],
     }
 }
 
@@ -183,12 +191,33 @@ impl CheckSpec {
         Self::from_arc(name.into(), Arc::new(check), None)
     }
 
-    pub(crate) fn from_arc(name: String, check: Arc<dyn Check>, expect: Option<&[String]>) -> Result<Self, SpecError> {
+    /// A check that runs in every phase with default timing, judged by `conditions`
+    /// (JMESPath over each measurement; all must hold).
+    pub fn expecting<S: AsRef<str>>(name: impl Into<String>, check: impl Check, conditions: &[S]) -> Result<Self, SpecError> {
+        let check: Arc<dyn Check> = Arc::new(check);
+        let expect = Expect::compile(conditions)?;
+        Ok(Self { name: name.into(), phase: None, timing: Timing::default(), expect, dry_run: false, check })
+    }
+
+    pub(crate) fn from_arc(
+        name: String,
+        check: Arc<dyn Check>,
+        expect: Option<&[String]>,
+    ) -> Result<Self, SpecError> {
         let expect = match expect {
             Some(texts) if !texts.is_empty() => Expect::compile(texts)?,
-            _ => Expect::compile(&[check.default_expect().ok_or(SpecError::ExpectRequired(check.kind()))?])?,
+            _ => Expect::compile(&[check
+                .default_expect()
+                .ok_or(SpecError::ExpectRequired(check.kind()))?])?,
         };
-        Ok(Self { name, phase: None, timing: Timing::default(), expect, dry_run: false, check })
+        Ok(Self {
+            name,
+            phase: None,
+            timing: Timing::default(),
+            expect,
+            dry_run: false,
+            check,
+        })
     }
 
     /// Replaces the conditions.
@@ -228,7 +257,10 @@ impl CheckSpec {
 pub(crate) type Records = Arc<Mutex<Vec<MeasurementRecord>>>;
 
 pub(crate) fn records_snapshot(records: &Records) -> Vec<MeasurementRecord> {
-    records.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    records
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone()
 }
 
 /// Runs one check's measurement loop to its end: `count` measurements, or fewer when a
@@ -248,14 +280,24 @@ pub(crate) async fn run_check(
         if n > 1 {
             tokio::time::sleep(t.interval).await;
         }
-        let ctx = CheckContext { deployment: deployment.clone(), check: spec.name.clone(), measurement: n };
+        let ctx = CheckContext {
+            deployment: deployment.clone(),
+            check: spec.name.clone(),
+            measurement: n,
+        };
         let began = Instant::now();
         let result = match tokio::time::timeout(t.timeout, spec.check.measure(&ctx)).await {
-            Err(_) => MeasurementResult::Error(format!("timed out after {}", crate::duration::format(t.timeout))),
+            Err(_) => MeasurementResult::Error(format!(
+                "timed out after {}",
+                crate::duration::format(t.timeout)
+            )),
             Ok(Err(e)) => MeasurementResult::Error(e.0),
             Ok(Ok(value)) => match spec.expect.first_unmet(&value) {
                 Ok(None) => MeasurementResult::Passed { value },
-                Ok(Some(cond)) => MeasurementResult::Failed { condition: cond.to_owned(), value },
+                Ok(Some(cond)) => MeasurementResult::Failed {
+                    condition: cond.to_owned(),
+                    value,
+                },
                 Err(e) => MeasurementResult::Error(format!("expect could not be evaluated: {e}")),
             },
         };
@@ -274,12 +316,18 @@ pub(crate) async fn run_check(
         }
         progress.measured(&spec.name, &record);
         let brief = record.brief();
-        records.lock().unwrap_or_else(PoisonError::into_inner).push(record);
+        records
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(record);
         if failures > t.failure_limit {
             verdict = Some(if t.failure_limit == 0 {
                 brief
             } else {
-                format!("{failures} failed measurements, more than failure_limit {}; last: {brief}", t.failure_limit)
+                format!(
+                    "{failures} failed measurements, more than failure_limit {}; last: {brief}",
+                    t.failure_limit
+                )
             });
             break;
         }
@@ -302,7 +350,11 @@ pub(crate) async fn run_check(
         name: spec.name.clone(),
         kind: spec.check.kind().to_owned(),
         phase: spec.phase,
-        status: if verdict.is_some() { CheckStatus::Failed } else { CheckStatus::Passed },
+        status: if verdict.is_some() {
+            CheckStatus::Failed
+        } else {
+            CheckStatus::Passed
+        },
         reason: verdict,
         measurements: records_snapshot(&records),
         elapsed: started.elapsed(),
@@ -346,13 +398,30 @@ mod tests {
     }
 
     async fn run(script: Vec<Result<u16, &'static str>>, timing: Timing) -> CheckOutcome {
-        let check = Scripted { script, calls: AtomicU32::new(0) };
-        let spec = CheckSpec::new("s", check).map(|s| s.with_timing(timing)).unwrap_or_else(|e| panic!("{e}"));
-        run_check(spec, Arc::default(), Records::default(), Arc::new(NoProgress)).await
+        let check = Scripted {
+            script,
+            calls: AtomicU32::new(0),
+        };
+        let spec = CheckSpec::new("s", check)
+            .map(|s| s.with_timing(timing))
+            .unwrap_or_else(|e| panic!("{e}"));
+        run_check(
+            spec,
+            Arc::default(),
+            Records::default(),
+            Arc::new(NoProgress),
+        )
+        .await
     }
 
     fn timing(count: u32, failure_limit: u32, consecutive_error_limit: u32) -> Timing {
-        Timing { count, interval: Duration::ZERO, failure_limit, consecutive_error_limit, ..Timing::default() }
+        Timing {
+            count,
+            interval: Duration::ZERO,
+            failure_limit,
+            consecutive_error_limit,
+            ..Timing::default()
+        }
     }
 
     #[tokio::test]
@@ -376,22 +445,35 @@ mod tests {
         assert_eq!(o.status, CheckStatus::Passed);
         let o = run(vec![Ok(503), Ok(503), Ok(200)], timing(3, 1, 0)).await;
         assert_eq!(o.status, CheckStatus::Failed);
-        assert!(o.reason.unwrap_or_default().contains("more than failure_limit 1"));
+        assert!(o
+            .reason
+            .unwrap_or_default()
+            .contains("more than failure_limit 1"));
     }
 
     #[tokio::test]
     async fn errors_are_not_failures_and_have_their_own_limit() {
-        let o = run(vec![Err("conn refused"), Ok(200), Err("conn refused"), Ok(200)], timing(4, 0, 1)).await;
+        let o = run(
+            vec![Err("conn refused"), Ok(200), Err("conn refused"), Ok(200)],
+            timing(4, 0, 1),
+        )
+        .await;
         assert_eq!(o.status, CheckStatus::Passed, "{:?}", o.reason);
         let o = run(vec![Ok(200), Err("a"), Err("b")], timing(3, 0, 1)).await;
         assert_eq!(o.status, CheckStatus::Failed);
-        assert!(o.reason.unwrap_or_default().contains("2 measurement errors in a row"));
+        assert!(o
+            .reason
+            .unwrap_or_default()
+            .contains("2 measurement errors in a row"));
     }
 
     #[tokio::test]
     async fn tolerated_errors_alone_are_no_evidence() {
         let o = run(vec![Err("a"), Err("b")], timing(2, 0, 5)).await;
         assert_eq!(o.status, CheckStatus::Failed);
-        assert_eq!(o.reason.as_deref(), Some("none of 2 measurements could be taken"));
+        assert_eq!(
+            o.reason.as_deref(),
+            Some("none of 2 measurements could be taken")
+        );
     }
 }

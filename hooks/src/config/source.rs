@@ -54,21 +54,23 @@ impl ConfigSource {
     pub async fn read(&self, ssm: Option<&dyn ParameterStore>) -> Result<String, ConfigError> {
         match self {
             Self::Inline(text) => Ok(text.clone()),
-            Self::File(path) => tokio::fs::read_to_string(path)
-                .await
-                .map_err(|e| ConfigError::single(ENV_FILE, format!("cannot read {}: {e}", path.display()))),
+            Self::File(path) => tokio::fs::read_to_string(path).await.map_err(|e| {
+                ConfigError::single(ENV_FILE, format!("cannot read {}: {e}", path.display()))
+            }),
             Self::Ssm(name) => match ssm {
                 None => Err(ConfigError::single(ENV_SSM, "no SSM client available")),
-                Some(store) => store
-                    .get(name)
-                    .await
-                    .map_err(|e| ConfigError::single(ENV_SSM, format!("cannot read parameter {name}: {e}"))),
+                Some(store) => store.get(name).await.map_err(|e| {
+                    ConfigError::single(ENV_SSM, format!("cannot read parameter {name}: {e}"))
+                }),
             },
         }
     }
 
     /// Reads and validates.
-    pub async fn load(&self, ssm: Option<&dyn ParameterStore>) -> Result<super::Config, ConfigError> {
+    pub async fn load(
+        &self,
+        ssm: Option<&dyn ParameterStore>,
+    ) -> Result<super::Config, ConfigError> {
         super::Config::parse(&self.read(ssm).await?)
     }
 }
@@ -96,7 +98,10 @@ mod tests {
 
     #[tokio::test]
     async fn unreadable_file_names_the_variable_and_path() {
-        let err = ConfigSource::File("/nonexistent/x.yaml".into()).load(None).await.unwrap_err();
+        let err = ConfigSource::File("/nonexistent/x.yaml".into())
+            .load(None)
+            .await
+            .unwrap_err();
         assert_eq!(err.errors[0].path, ENV_FILE);
         assert!(err.errors[0].message.contains("/nonexistent/x.yaml"));
     }

@@ -24,7 +24,9 @@ fn the_contract_example_is_valid() {
 
 #[test]
 fn defaults_apply_to_every_check() {
-    let c = Config::parse("defaults: { timeout: 3s, count: 2 }\nchecks: [ { name: a, invoke: {} } ]").unwrap_or_else(|e| panic!("{e}"));
+    let c =
+        Config::parse("defaults: { timeout: 3s, count: 2 }\nchecks: [ { name: a, invoke: {} } ]")
+            .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(c.checks[0].timing.timeout, Duration::from_secs(3));
     assert_eq!(c.checks[0].timing.count, 2);
 }
@@ -63,7 +65,10 @@ checks:
         "checks[4]: one kind per check, found invoke and http",
     ];
     for want in expected {
-        assert!(errs.iter().any(|e| e.starts_with(want)), "missing `{want}` in {errs:#?}");
+        assert!(
+            errs.iter().any(|e| e.starts_with(want)),
+            "missing `{want}` in {errs:#?}"
+        );
     }
     assert_eq!(errs.len(), expected.len(), "{errs:#?}");
 }
@@ -72,7 +77,10 @@ checks:
 fn unknown_fields_inside_a_kind_are_errors() {
     let errs = errors("checks: [ { name: a, http: { url: 'https://x', methd: GET } } ]");
     assert_eq!(errs.len(), 1);
-    assert!(errs[0].starts_with("checks[0].http.methd: unknown field `methd`, expected one of `url`"), "{errs:?}");
+    assert!(
+        errs[0].starts_with("checks[0].http.methd: unknown field `methd`, expected one of `url`"),
+        "{errs:?}"
+    );
 }
 
 #[test]
@@ -92,6 +100,14 @@ fn json_configs_work_too() {
 #[test]
 fn count_zero_and_bad_phase_are_errors() {
     let errs = errors("checks: [ { name: a, invoke: {}, count: 0, phase: during } ]");
-    assert!(errs.iter().any(|e| e.starts_with("checks[0].count: must be at least 1")), "{errs:?}");
-    assert!(errs.iter().any(|e| e.starts_with("checks[0].phase: `during` is not a phase")), "{errs:?}");
+    assert!(
+        errs.iter()
+            .any(|e| e.starts_with("checks[0].count: must be at least 1")),
+        "{errs:?}"
+    );
+    assert!(
+        errs.iter()
+            .any(|e| e.starts_with("checks[0].phase: `during` is not a phase")),
+        "{errs:?}"
+    );
 }

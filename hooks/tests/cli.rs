@@ -1,0 +1,111 @@
+//! `traffic-hook validate` and `traffic-hook run` from a terminal.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use serde_json::json;
+use std::process::{Command, Output};
+use traffic_hooks_testkit::{FakeHttp, Route};
+
+const BIN: &str = env!("CARGO_BIN_EXE_traffic-hook");
+
+fn fixture(name: &str) -> String {
+    format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+fn traffic_hook(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args).env_clear().env("PATH", std::env::var("PATH").unwrap_or_default()).env("AWS_EC2_METADATA_DISABLED", "true");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn validate_accepts_a_valid_file() {
+    let out = traffic_hook(&["validate", "--config", &fixture("contract-core.yaml")], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("valid, 2 check(s)"));
+}
+
+#[test]
+fn validate_names_every_error_with_its_field_path_and_exits_2() {
+    let out = traffic_hook(&["validate", "--config", &fixture("invalid.yaml")], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    for want in [
+        "report_reserve: `5` has no unit",
+        "checks[0].expect: `function_error ==` is not a valid JMESPath expression",
+        "checks[1].http.url: `ftp://example.com/health`: scheme `ftp` is not http or https",
+        "checks[1].interval: `every two seconds` is not a duration",
+        "checks[2].http.url: unknown variable `{{stage}}`",
+        "checks[2].name: duplicate name `smoke` (also checks[0])",
+    ] {
+        assert!(err.contains(want), "missing `{want}` in:\n{err}");
+    }
+    assert!(err.contains("6 error(s)"), "{err}");
+}
+
+#[test]
+fn validate_reads_the_config_from_the_environment() {
+    let out = traffic_hook(&["validate"], &[("TRAFFIC_HOOK_CONFIG", "checks: [ { name: a, invoke: {} } ]")]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let out = traffic_hook(&["validate"], &[("TRAFFIC_HOOK_CONFIG_FILE", "/nonexistent.yaml")]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("TRAFFIC_HOOK_CONFIG_FILE: cannot read /nonexistent.yaml"), "{}", text(&out.stderr));
+    let out = traffic_hook(&["validate"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("no config: set TRAFFIC_HOOK_CONFIG"), "{}", text(&out.stderr));
+}
+
+#[test]
+fn without_a_command_outside_lambda_it_explains_itself() {
+    let out = traffic_hook(&[], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("AWS_LAMBDA_RUNTIME_API is not set"));
+}
+
+async fn run_against(status: u16) -> Output {
+    let http = FakeHttp::new();
+    http.route("/v7/health", Route::new(status, json!({"ok": status == 200})));
+    let server = http.start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("checks.yaml");
+    std::fs::write(
+        &config,
+        "checks:\n  - { name: health, phase: post, http: { url: '{{env.BASE}}/{{target_version}}/health' }, count: 2, interval: 10ms }\n  - { name: other, phase: pre, http: { url: '{{env.BASE}}/nowhere' } }\n",
+    )
+    .unwrap();
+    let base = server.url();
+    let config = config.to_str().unwrap().to_owned();
+    tokio::task::spawn_blocking(move || {
+        let args = ["run", "--config", &config, "--target-version", "v7", "--phase", "post"];
+        traffic_hook(&args, &[("BASE", &base), ("AWS_REGION", "us-east-1")])
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn run_prints_a_table_and_exits_0_when_all_pass() {
+    let out = run_against(200).await;
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", text(&out.stderr));
+    assert!(stdout.contains("CHECK") && stdout.contains("health") && stdout.contains("PASSED"), "{stdout}");
+    assert!(stdout.contains("SKIPPED"), "the pre check is skipped in --phase post: {stdout}");
+    assert!(stdout.contains("verdict: SUCCEEDED"), "{stdout}");
+    let progress = text(&out.stderr);
+    assert_eq!(progress.matches("health #").count(), 2, "one progress line per measurement: {progress}");
+}
+
+#[tokio::test]
+async fn run_exits_1_when_a_check_fails() {
+    let out = run_against(500).await;
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("FAILED") && stdout.contains("verdict: FAILED"), "{stdout}");
+}

@@ -1,0 +1,166 @@
+//! The library driven in memory: fakes behind its traits, no network, no processes.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use async_trait::async_trait;
+use serde_json::{json, Value};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+use traffic_hooks::check::{Effects, HttpRequest, HttpResponse, HttpSender, InvokeOutput, LambdaInvoker};
+use traffic_hooks::deployment::{DeploymentSource, DiscoveryError, Facts};
+use traffic_hooks::report::ReportError;
+use traffic_hooks::{Check, CheckContext, CheckSpec, Config, HookEvent, Hook, MeasureError, Phase, Reporter, Status};
+
+/// A deployment source that knows one deployment, or nothing.
+struct Source(Option<Facts>);
+
+#[async_trait]
+impl DeploymentSource for Source {
+    async fn target_facts(&self, _: &str) -> Result<Facts, DiscoveryError> {
+        self.0.clone().ok_or(DiscoveryError { operation: "GetDeploymentTarget", message: "unknown".into() })
+    }
+    async fn appspec(&self, _: &str) -> Result<String, DiscoveryError> {
+        Err(DiscoveryError { operation: "GetDeployment", message: "unknown".into() })
+    }
+}
+
+/// Records reports.
+#[derive(Default)]
+struct Reports(Mutex<Vec<Status>>);
+
+#[async_trait]
+impl Reporter for Reports {
+    async fn put_status(&self, _: &HookEvent, status: Status) -> Result<(), ReportError> {
+        self.0.lock().unwrap().push(status);
+        Ok(())
+    }
+}
+
+struct Lambda;
+
+#[async_trait]
+impl LambdaInvoker for Lambda {
+    async fn invoke(&self, _: &str, qualifier: &str, _: Vec<u8>) -> Result<InvokeOutput, String> {
+        Ok(InvokeOutput { payload: b"{\"ok\":true}".to_vec(), function_error: None, executed_version: Some(qualifier.into()) })
+    }
+}
+
+struct Http;
+
+#[async_trait]
+impl HttpSender for Http {
+    async fn send(&self, _: HttpRequest) -> Result<HttpResponse, String> {
+        Ok(HttpResponse { status: 200, headers: Default::default(), body: b"{}".to_vec() })
+    }
+}
+
+fn effects() -> Effects {
+    Effects { lambda: Arc::new(Lambda), http: Arc::new(Http) }
+}
+
+fn facts(phase: Option<Phase>) -> Facts {
+    Facts {
+        function: Some("fn".into()),
+        alias: Some("live".into()),
+        current_version: Some("1".into()),
+        target_version: Some("2".into()),
+        target_weight: Some(0.0),
+        phase,
+    }
+}
+
+fn event() -> Value {
+    json!({"DeploymentId": "d-1", "LifecycleEventHookExecutionId": "e-1"})
+}
+
+fn deadline(secs: u64) -> SystemTime {
+    SystemTime::now() + Duration::from_secs(secs)
+}
+
+struct Panics;
+
+#[async_trait]
+impl Check for Panics {
+    fn kind(&self) -> &'static str {
+        "panics"
+    }
+    fn default_expect(&self) -> Option<&'static str> {
+        Some("`true`")
+    }
+    async fn measure(&self, _: &CheckContext) -> Result<Value, MeasureError> {
+        panic!("the check blew up");
+    }
+}
+
+/// A custom check: passes when the deployment's target version is `2`.
+struct TargetIsTwo;
+
+#[async_trait]
+impl Check for TargetIsTwo {
+    fn kind(&self) -> &'static str {
+        "custom"
+    }
+    async fn measure(&self, ctx: &CheckContext) -> Result<Value, MeasureError> {
+        Ok(json!({ "target": ctx.deployment.facts.target_version }))
+    }
+}
+
+fn hook(config: &str, phase: Option<Phase>, reports: Arc<Reports>) -> Hook {
+    Hook::new(Config::parse(config), Arc::new(Source(Some(facts(phase)))), reports, effects())
+}
+
+#[tokio::test]
+async fn a_panicking_check_fails_with_its_message_and_the_others_still_run() {
+    let reports = Arc::new(Reports::default());
+    let hook = hook("checks: [ { name: smoke, invoke: {} } ]", Some(Phase::Pre), reports.clone())
+        .with_check(CheckSpec::new("boom", Panics).unwrap());
+    let verdict = hook.handle(&event(), deadline(10)).await.unwrap();
+    assert_eq!(verdict.status, Status::Failed);
+    assert_eq!(verdict.checks[0].name, "smoke");
+    assert!(verdict.checks[0].reason.is_none(), "smoke passed");
+    assert_eq!(verdict.checks[1].reason.as_deref(), Some("panicked: the check blew up"));
+    assert_eq!(*reports.0.lock().unwrap(), [Status::Failed]);
+}
+
+#[tokio::test]
+async fn custom_checks_see_the_deployment_and_use_their_expect() {
+    let reports = Arc::new(Reports::default());
+    let without = CheckSpec::new("custom", TargetIsTwo);
+    assert!(without.unwrap_err().to_string().contains("`expect` is required for custom checks"));
+    let spec = CheckSpec::expecting("custom", TargetIsTwo, &["target == '2'"]).unwrap();
+    let hook = hook("checks: [ { name: smoke, invoke: {} } ]", Some(Phase::Pre), reports.clone()).with_check(spec);
+    let verdict = hook.handle(&event(), deadline(10)).await.unwrap();
+    assert_eq!(verdict.status, Status::Succeeded, "{}", verdict.reason);
+    assert_eq!(verdict.checks.len(), 2);
+}
+
+#[tokio::test]
+async fn unknown_phase_runs_every_check_and_says_so() {
+    let reports = Arc::new(Reports::default());
+    let config = "checks: [ { name: a, phase: pre, invoke: {} }, { name: b, phase: post, invoke: {} } ]";
+    let verdict = hook(config, None, reports).handle(&event(), deadline(10)).await.unwrap();
+    assert!(verdict.checks.iter().all(|c| c.measurements.len() == 1), "{:?}", verdict.checks);
+    assert!(verdict.deployment.notes.iter().any(|n| n.contains("phase unknown")), "{:?}", verdict.deployment.notes);
+}
+
+#[tokio::test]
+async fn dry_run_reports_succeeded_and_says_it_would_have_failed() {
+    let reports = Arc::new(Reports::default());
+    let config = "dry_run: true\nchecks: [ { name: a, invoke: {}, expect: \"payload.ok == `false`\" } ]";
+    let verdict = hook(config, Some(Phase::Pre), reports.clone()).handle(&event(), deadline(10)).await.unwrap();
+    assert_eq!(verdict.status, Status::Succeeded);
+    assert!(verdict.reason.starts_with("dry run, would have failed: 1 of 1 checks failed"), "{}", verdict.reason);
+    assert_eq!(*reports.0.lock().unwrap(), [Status::Succeeded]);
+}
+
+#[tokio::test]
+async fn a_deadline_shorter_than_the_reserve_still_reports() {
+    let reports = Arc::new(Reports::default());
+    let verdict = hook("checks: [ { name: a, invoke: {} } ]", Some(Phase::Pre), reports.clone())
+        .handle(&event(), deadline(2))
+        .await
+        .unwrap();
+    assert_eq!(verdict.status, Status::Failed);
+    assert!(verdict.checks[0].reason.as_deref().unwrap_or_default().starts_with("deadline"), "{:?}", verdict.checks[0]);
+    assert_eq!(*reports.0.lock().unwrap(), [Status::Failed]);
+}
