@@ -21,6 +21,11 @@ use tokio::time::{Duration, Instant};
 /// last report attempt.
 const RESPONSE_MARGIN: Duration = Duration::from_millis(250);
 
+/// The budget used when the event arrives with its deadline already past. Lambda never
+/// sends such a deadline; local emulators do (cargo-lambda's sends a constant 600000 ms
+/// since 1970). Without this, every check would be abandoned at once.
+pub const UNUSABLE_DEADLINE_BUDGET: Duration = Duration::from_secs(60);
+
 /// Why an invocation ends in an error instead of a verdict.
 #[derive(Debug, thiserror::Error)]
 pub enum HookError {
@@ -262,7 +267,14 @@ impl Hook {
         let event = HookEvent::parse(raw_event)
             .inspect_err(|e| tracing::error!(error = %e, "unusable event"))?;
         let now = Instant::now();
-        let remaining = self.clock.until(deadline);
+        let mut remaining = self.clock.until(deadline);
+        if remaining.is_zero() {
+            tracing::warn!(
+                budget_ms = UNUSABLE_DEADLINE_BUDGET.as_millis() as u64,
+                "the invocation deadline had passed before the event arrived (a local emulator?); using a fixed budget"
+            );
+            remaining = UNUSABLE_DEADLINE_BUDGET;
+        }
         let report_deadline = now + remaining.saturating_sub(RESPONSE_MARGIN);
         let reserve = self
             .config

@@ -160,7 +160,7 @@ mod tests {
         Instant::now() + Duration::from_secs(30)
     }
 
-    #[tokio::test(start_paused = true)]
+    #[tokio::test]
     async fn retries_throttling_and_5xx_until_accepted() {
         let r = Script(Mutex::new(vec![
             Err(ReportError::Retryable("throttled".into())),
@@ -172,7 +172,7 @@ mod tests {
         );
     }
 
-    #[tokio::test(start_paused = true)]
+    #[tokio::test]
     async fn already_completed_is_done_without_retry() {
         let r = Script(Mutex::new(vec![Err(ReportError::AlreadyCompleted(
             "x".into(),
@@ -183,7 +183,7 @@ mod tests {
         );
     }
 
-    #[tokio::test(start_paused = true)]
+    #[tokio::test]
     async fn fatal_errors_are_not_retried() {
         let r = Script(Mutex::new(vec![Err(ReportError::Fatal(
             "AccessDenied".into(),
@@ -194,13 +194,13 @@ mod tests {
         ));
     }
 
-    #[tokio::test(start_paused = true)]
+    #[tokio::test]
     async fn gives_up_at_the_deadline() {
         let r = Script(Mutex::new(vec![
             Err(ReportError::Retryable("503".into()));
             100
         ]));
-        let deadline = Instant::now() + Duration::from_secs(3);
+        let deadline = Instant::now() + Duration::from_millis(800);
         let out = report(&r, &event(), Status::Failed, deadline).await;
         assert!(matches!(out, ReportOutcome::GaveUp { .. }), "{out:?}");
         assert!(Instant::now() <= deadline);

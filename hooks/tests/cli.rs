@@ -14,7 +14,10 @@ fn fixture(name: &str) -> String {
 
 fn traffic_hook(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(BIN);
-    cmd.args(args).env_clear().env("PATH", std::env::var("PATH").unwrap_or_default()).env("AWS_EC2_METADATA_DISABLED", "true");
+    cmd.args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("AWS_EC2_METADATA_DISABLED", "true");
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -27,7 +30,10 @@ fn text(bytes: &[u8]) -> String {
 
 #[test]
 fn validate_accepts_a_valid_file() {
-    let out = traffic_hook(&["validate", "--config", &fixture("contract-core.yaml")], &[]);
+    let out = traffic_hook(
+        &["validate", "--config", &fixture("contract-core.yaml")],
+        &[],
+    );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains("valid, 2 check(s)"));
 }
@@ -52,14 +58,28 @@ fn validate_names_every_error_with_its_field_path_and_exits_2() {
 
 #[test]
 fn validate_reads_the_config_from_the_environment() {
-    let out = traffic_hook(&["validate"], &[("TRAFFIC_HOOK_CONFIG", "checks: [ { name: a, invoke: {} } ]")]);
+    let out = traffic_hook(
+        &["validate"],
+        &[("TRAFFIC_HOOK_CONFIG", "checks: [ { name: a, invoke: {} } ]")],
+    );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    let out = traffic_hook(&["validate"], &[("TRAFFIC_HOOK_CONFIG_FILE", "/nonexistent.yaml")]);
+    let out = traffic_hook(
+        &["validate"],
+        &[("TRAFFIC_HOOK_CONFIG_FILE", "/nonexistent.yaml")],
+    );
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("TRAFFIC_HOOK_CONFIG_FILE: cannot read /nonexistent.yaml"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("TRAFFIC_HOOK_CONFIG_FILE: cannot read /nonexistent.yaml"),
+        "{}",
+        text(&out.stderr)
+    );
     let out = traffic_hook(&["validate"], &[]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("no config: set TRAFFIC_HOOK_CONFIG"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("no config: set TRAFFIC_HOOK_CONFIG"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]
@@ -71,7 +91,10 @@ fn without_a_command_outside_lambda_it_explains_itself() {
 
 async fn run_against(status: u16) -> Output {
     let http = FakeHttp::new();
-    http.route("/v7/health", Route::new(status, json!({"ok": status == 200})));
+    http.route(
+        "/v7/health",
+        Route::new(status, json!({"ok": status == 200})),
+    );
     let server = http.start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("checks.yaml");
@@ -83,7 +106,15 @@ async fn run_against(status: u16) -> Output {
     let base = server.url();
     let config = config.to_str().unwrap().to_owned();
     tokio::task::spawn_blocking(move || {
-        let args = ["run", "--config", &config, "--target-version", "v7", "--phase", "post"];
+        let args = [
+            "run",
+            "--config",
+            &config,
+            "--target-version",
+            "v7",
+            "--phase",
+            "post",
+        ];
         traffic_hook(&args, &[("BASE", &base), ("AWS_REGION", "us-east-1")])
     })
     .await
@@ -94,12 +125,27 @@ async fn run_against(status: u16) -> Output {
 async fn run_prints_a_table_and_exits_0_when_all_pass() {
     let out = run_against(200).await;
     let stdout = text(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", text(&out.stderr));
-    assert!(stdout.contains("CHECK") && stdout.contains("health") && stdout.contains("PASSED"), "{stdout}");
-    assert!(stdout.contains("SKIPPED"), "the pre check is skipped in --phase post: {stdout}");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        text(&out.stderr)
+    );
+    assert!(
+        stdout.contains("CHECK") && stdout.contains("health") && stdout.contains("PASSED"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("SKIPPED"),
+        "the pre check is skipped in --phase post: {stdout}"
+    );
     assert!(stdout.contains("verdict: SUCCEEDED"), "{stdout}");
     let progress = text(&out.stderr);
-    assert_eq!(progress.matches("health #").count(), 2, "one progress line per measurement: {progress}");
+    assert_eq!(
+        progress.matches("health #").count(),
+        2,
+        "one progress line per measurement: {progress}"
+    );
 }
 
 #[tokio::test]
@@ -107,5 +153,8 @@ async fn run_exits_1_when_a_check_fails() {
     let out = run_against(500).await;
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
-    assert!(stdout.contains("FAILED") && stdout.contains("verdict: FAILED"), "{stdout}");
+    assert!(
+        stdout.contains("FAILED") && stdout.contains("verdict: FAILED"),
+        "{stdout}"
+    );
 }

@@ -6,10 +6,14 @@ use async_trait::async_trait;
 use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
-use traffic_hooks::check::{Effects, HttpRequest, HttpResponse, HttpSender, InvokeOutput, LambdaInvoker};
+use traffic_hooks::check::{
+    Effects, HttpRequest, HttpResponse, HttpSender, InvokeOutput, LambdaInvoker,
+};
 use traffic_hooks::deployment::{DeploymentSource, DiscoveryError, Facts};
 use traffic_hooks::report::ReportError;
-use traffic_hooks::{Check, CheckContext, CheckSpec, Config, HookEvent, Hook, MeasureError, Phase, Reporter, Status};
+use traffic_hooks::{
+    Check, CheckContext, CheckSpec, Config, Hook, HookEvent, MeasureError, Phase, Reporter, Status,
+};
 
 /// A deployment source that knows one deployment, or nothing.
 struct Source(Option<Facts>);
@@ -17,10 +21,16 @@ struct Source(Option<Facts>);
 #[async_trait]
 impl DeploymentSource for Source {
     async fn target_facts(&self, _: &str) -> Result<Facts, DiscoveryError> {
-        self.0.clone().ok_or(DiscoveryError { operation: "GetDeploymentTarget", message: "unknown".into() })
+        self.0.clone().ok_or(DiscoveryError {
+            operation: "GetDeploymentTarget",
+            message: "unknown".into(),
+        })
     }
     async fn appspec(&self, _: &str) -> Result<String, DiscoveryError> {
-        Err(DiscoveryError { operation: "GetDeployment", message: "unknown".into() })
+        Err(DiscoveryError {
+            operation: "GetDeployment",
+            message: "unknown".into(),
+        })
     }
 }
 
@@ -41,7 +51,11 @@ struct Lambda;
 #[async_trait]
 impl LambdaInvoker for Lambda {
     async fn invoke(&self, _: &str, qualifier: &str, _: Vec<u8>) -> Result<InvokeOutput, String> {
-        Ok(InvokeOutput { payload: b"{\"ok\":true}".to_vec(), function_error: None, executed_version: Some(qualifier.into()) })
+        Ok(InvokeOutput {
+            payload: b"{\"ok\":true}".to_vec(),
+            function_error: None,
+            executed_version: Some(qualifier.into()),
+        })
     }
 }
 
@@ -50,12 +64,19 @@ struct Http;
 #[async_trait]
 impl HttpSender for Http {
     async fn send(&self, _: HttpRequest) -> Result<HttpResponse, String> {
-        Ok(HttpResponse { status: 200, headers: Default::default(), body: b"{}".to_vec() })
+        Ok(HttpResponse {
+            status: 200,
+            headers: Default::default(),
+            body: b"{}".to_vec(),
+        })
     }
 }
 
 fn effects() -> Effects {
-    Effects { lambda: Arc::new(Lambda), http: Arc::new(Http) }
+    Effects {
+        lambda: Arc::new(Lambda),
+        http: Arc::new(Http),
+    }
 }
 
 fn facts(phase: Option<Phase>) -> Facts {
@@ -106,19 +127,31 @@ impl Check for TargetIsTwo {
 }
 
 fn hook(config: &str, phase: Option<Phase>, reports: Arc<Reports>) -> Hook {
-    Hook::new(Config::parse(config), Arc::new(Source(Some(facts(phase)))), reports, effects())
+    Hook::new(
+        Config::parse(config),
+        Arc::new(Source(Some(facts(phase)))),
+        reports,
+        effects(),
+    )
 }
 
 #[tokio::test]
 async fn a_panicking_check_fails_with_its_message_and_the_others_still_run() {
     let reports = Arc::new(Reports::default());
-    let hook = hook("checks: [ { name: smoke, invoke: {} } ]", Some(Phase::Pre), reports.clone())
-        .with_check(CheckSpec::new("boom", Panics).unwrap());
+    let hook = hook(
+        "checks: [ { name: smoke, invoke: {} } ]",
+        Some(Phase::Pre),
+        reports.clone(),
+    )
+    .with_check(CheckSpec::new("boom", Panics).unwrap());
     let verdict = hook.handle(&event(), deadline(10)).await.unwrap();
     assert_eq!(verdict.status, Status::Failed);
     assert_eq!(verdict.checks[0].name, "smoke");
     assert!(verdict.checks[0].reason.is_none(), "smoke passed");
-    assert_eq!(verdict.checks[1].reason.as_deref(), Some("panicked: the check blew up"));
+    assert_eq!(
+        verdict.checks[1].reason.as_deref(),
+        Some("panicked: the check blew up")
+    );
     assert_eq!(*reports.0.lock().unwrap(), [Status::Failed]);
 }
 
@@ -126,9 +159,17 @@ async fn a_panicking_check_fails_with_its_message_and_the_others_still_run() {
 async fn custom_checks_see_the_deployment_and_use_their_expect() {
     let reports = Arc::new(Reports::default());
     let without = CheckSpec::new("custom", TargetIsTwo);
-    assert!(without.unwrap_err().to_string().contains("`expect` is required for custom checks"));
+    assert!(without
+        .unwrap_err()
+        .to_string()
+        .contains("`expect` is required for custom checks"));
     let spec = CheckSpec::expecting("custom", TargetIsTwo, &["target == '2'"]).unwrap();
-    let hook = hook("checks: [ { name: smoke, invoke: {} } ]", Some(Phase::Pre), reports.clone()).with_check(spec);
+    let hook = hook(
+        "checks: [ { name: smoke, invoke: {} } ]",
+        Some(Phase::Pre),
+        reports.clone(),
+    )
+    .with_check(spec);
     let verdict = hook.handle(&event(), deadline(10)).await.unwrap();
     assert_eq!(verdict.status, Status::Succeeded, "{}", verdict.reason);
     assert_eq!(verdict.checks.len(), 2);
@@ -137,30 +178,84 @@ async fn custom_checks_see_the_deployment_and_use_their_expect() {
 #[tokio::test]
 async fn unknown_phase_runs_every_check_and_says_so() {
     let reports = Arc::new(Reports::default());
-    let config = "checks: [ { name: a, phase: pre, invoke: {} }, { name: b, phase: post, invoke: {} } ]";
-    let verdict = hook(config, None, reports).handle(&event(), deadline(10)).await.unwrap();
-    assert!(verdict.checks.iter().all(|c| c.measurements.len() == 1), "{:?}", verdict.checks);
-    assert!(verdict.deployment.notes.iter().any(|n| n.contains("phase unknown")), "{:?}", verdict.deployment.notes);
+    let config =
+        "checks: [ { name: a, phase: pre, invoke: {} }, { name: b, phase: post, invoke: {} } ]";
+    let verdict = hook(config, None, reports)
+        .handle(&event(), deadline(10))
+        .await
+        .unwrap();
+    assert!(
+        verdict.checks.iter().all(|c| c.measurements.len() == 1),
+        "{:?}",
+        verdict.checks
+    );
+    assert!(
+        verdict
+            .deployment
+            .notes
+            .iter()
+            .any(|n| n.contains("phase unknown")),
+        "{:?}",
+        verdict.deployment.notes
+    );
 }
 
 #[tokio::test]
 async fn dry_run_reports_succeeded_and_says_it_would_have_failed() {
     let reports = Arc::new(Reports::default());
-    let config = "dry_run: true\nchecks: [ { name: a, invoke: {}, expect: \"payload.ok == `false`\" } ]";
-    let verdict = hook(config, Some(Phase::Pre), reports.clone()).handle(&event(), deadline(10)).await.unwrap();
+    let config =
+        "dry_run: true\nchecks: [ { name: a, invoke: {}, expect: \"payload.ok == `false`\" } ]";
+    let verdict = hook(config, Some(Phase::Pre), reports.clone())
+        .handle(&event(), deadline(10))
+        .await
+        .unwrap();
     assert_eq!(verdict.status, Status::Succeeded);
-    assert!(verdict.reason.starts_with("dry run, would have failed: 1 of 1 checks failed"), "{}", verdict.reason);
+    assert!(
+        verdict
+            .reason
+            .starts_with("dry run, would have failed: 1 of 1 checks failed"),
+        "{}",
+        verdict.reason
+    );
     assert_eq!(*reports.0.lock().unwrap(), [Status::Succeeded]);
 }
 
 #[tokio::test]
 async fn a_deadline_shorter_than_the_reserve_still_reports() {
     let reports = Arc::new(Reports::default());
-    let verdict = hook("checks: [ { name: a, invoke: {} } ]", Some(Phase::Pre), reports.clone())
-        .handle(&event(), deadline(2))
-        .await
-        .unwrap();
+    let verdict = hook(
+        "checks: [ { name: a, invoke: {} } ]",
+        Some(Phase::Pre),
+        reports.clone(),
+    )
+    .handle(&event(), deadline(2))
+    .await
+    .unwrap();
     assert_eq!(verdict.status, Status::Failed);
-    assert!(verdict.checks[0].reason.as_deref().unwrap_or_default().starts_with("deadline"), "{:?}", verdict.checks[0]);
+    assert!(
+        verdict.checks[0]
+            .reason
+            .as_deref()
+            .unwrap_or_default()
+            .starts_with("deadline"),
+        "{:?}",
+        verdict.checks[0]
+    );
     assert_eq!(*reports.0.lock().unwrap(), [Status::Failed]);
+}
+
+#[tokio::test]
+async fn a_deadline_already_past_on_arrival_falls_back_to_a_fixed_budget() {
+    let reports = Arc::new(Reports::default());
+    let long_ago = SystemTime::UNIX_EPOCH + Duration::from_millis(600_000);
+    let verdict = hook(
+        "checks: [ { name: a, invoke: {} } ]",
+        Some(Phase::Pre),
+        reports.clone(),
+    )
+    .handle(&event(), long_ago)
+    .await
+    .unwrap();
+    assert_eq!(verdict.status, Status::Succeeded, "{}", verdict.reason);
+    assert_eq!(*reports.0.lock().unwrap(), [Status::Succeeded]);
 }

@@ -193,10 +193,21 @@ impl CheckSpec {
 
     /// A check that runs in every phase with default timing, judged by `conditions`
     /// (JMESPath over each measurement; all must hold).
-    pub fn expecting<S: AsRef<str>>(name: impl Into<String>, check: impl Check, conditions: &[S]) -> Result<Self, SpecError> {
+    pub fn expecting<S: AsRef<str>>(
+        name: impl Into<String>,
+        check: impl Check,
+        conditions: &[S],
+    ) -> Result<Self, SpecError> {
         let check: Arc<dyn Check> = Arc::new(check);
         let expect = Expect::compile(conditions)?;
-        Ok(Self { name: name.into(), phase: None, timing: Timing::default(), expect, dry_run: false, check })
+        Ok(Self {
+            name: name.into(),
+            phase: None,
+            timing: Timing::default(),
+            expect,
+            dry_run: false,
+            check,
+        })
     }
 
     pub(crate) fn from_arc(
