@@ -31,6 +31,11 @@ pub mod report;
 pub mod summary;
 pub mod template;
 
+/// The README's Rust example, compiled and run as a doctest so it stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
+
 pub use check::{Check, CheckContext, CheckSpec, MeasureError, Timing};
 pub use config::{Config, ConfigError};
 pub use deployment::{Deployment, Phase};

@@ -64,51 +64,42 @@ async fn demo() -> Result<bool, String> {
             json!({ "DeploymentId": "d-BADVERSION3", "LifecycleEventHookExecutionId": "demo-exec-bad" }),
         ),
     ];
-    let mut seen = 0;
     for (title, ev) in runs {
         println!("== {title}");
-        match host
+        // Log lines of earlier runs stay in the host's log: show only this run's.
+        let before = host.records("check").len();
+        if let Outcome::Error(e) = host
             .invoke(ev, Duration::from_secs(30))
             .await
             .map_err(|e| e.to_string())?
         {
-            Outcome::Response(_) => {}
-            Outcome::Error(e) => println!("   invocation error: {e}"),
+            println!("   invocation error: {e}");
         }
-        let checks = host.records("check");
-        let verdicts = host.records("verdict");
-        for c in &checks[seen_checks(seen, &host)..] {
-            let s = |k: &str| {
-                c.get(k)
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_owned()
-            };
+        let field = |v: &Value, k: &str| {
+            v.get(k)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned()
+        };
+        for c in &host.records("check")[before..] {
             let line = format!(
                 "   {:<11} {:<6} {:<8} {}",
-                s("check"),
-                s("kind"),
-                s("status"),
-                s("reason")
+                field(c, "check"),
+                field(c, "kind"),
+                field(c, "status"),
+                field(c, "reason")
             );
             println!("{}", line.trim_end());
         }
-        if let Some(v) = verdicts.get(seen) {
-            let s = |k: &str| {
-                v.get(k)
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_owned()
-            };
+        if let Some(v) = host.records("verdict").last() {
             println!(
                 "   verdict: {} ({}); phase {}; report {}",
-                s("status"),
-                s("reason"),
-                s("phase"),
-                s("report")
+                field(v, "status"),
+                field(v, "reason"),
+                field(v, "phase"),
+                field(v, "report")
             );
         }
-        seen += 1;
         println!();
     }
     let reports = aws.reports();
@@ -121,27 +112,4 @@ async fn demo() -> Result<bool, String> {
     }
     let statuses: Vec<&str> = reports.iter().map(|r| r.status.as_str()).collect();
     Ok(statuses == ["Succeeded", "Failed"])
-}
-
-/// How many check lines belong to the first `runs` verdicts.
-fn seen_checks(runs: usize, host: &RuntimeHost) -> usize {
-    // Check lines are logged before their verdict line; count those before verdict `runs`.
-    let mut verdicts = 0;
-    let mut checks = 0;
-    for line in host.logs() {
-        let Ok(v) = serde_json::from_str::<Value>(&line) else {
-            continue;
-        };
-        match v.get("record").and_then(Value::as_str) {
-            Some("verdict") => {
-                verdicts += 1;
-                if verdicts == runs + 1 {
-                    break;
-                }
-            }
-            Some("check") if verdicts < runs => checks += 1,
-            _ => {}
-        }
-    }
-    checks
 }
