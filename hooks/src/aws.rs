@@ -2,7 +2,9 @@
 //! Lambda `Invoke` and SSM parameters. One shared [`SdkConfig`] builds every client,
 //! so `AWS_ENDPOINT_URL` / `AWS_ENDPOINT_URL_<SERVICE>` point all of them at fakes.
 
-use crate::check::{Effects, InvokeOutput, LambdaInvoker, ReqwestSender};
+use crate::check::{
+    AlarmSource, Effects, InvokeOutput, LambdaInvoker, MetricQuery, MetricSource, ReqwestSender,
+};
 use crate::config::{Config, ConfigError, ParameterStore};
 use crate::deployment::{DeploymentSource, DiscoveryError, Facts, Phase};
 use crate::event::HookEvent;
@@ -292,9 +294,12 @@ impl ParameterStore for Ssm {
 
 /// The effects of the built-in checks, from the shared config.
 pub fn effects(sdk: &SdkConfig) -> Result<Effects, String> {
+    let cloudwatch = Arc::new(CloudWatch(aws_sdk_cloudwatch::Client::new(sdk)));
     Ok(Effects {
         lambda: Arc::new(Lambda(aws_sdk_lambda::Client::new(sdk))),
         http: Arc::new(ReqwestSender::new()?),
+        alarms: cloudwatch.clone(),
+        metrics: cloudwatch,
     })
 }
 
@@ -307,4 +312,109 @@ pub fn hook(sdk: &SdkConfig, config: Result<Config, ConfigError>) -> Result<Hook
         codedeploy,
         effects(sdk)?,
     ))
+}
+
+/// CloudWatch: alarm states and metric data.
+#[derive(Debug, Clone)]
+pub struct CloudWatch(pub aws_sdk_cloudwatch::Client);
+
+#[async_trait]
+impl AlarmSource for CloudWatch {
+    async fn alarms(
+        &self,
+        names: &[String],
+        prefix: Option<&str>,
+    ) -> Result<Vec<(String, String)>, String> {
+        use aws_sdk_cloudwatch::types::AlarmType;
+        let mut found = Vec::new();
+        let mut token = None;
+        loop {
+            let out = self
+                .0
+                .describe_alarms()
+                .set_alarm_names((!names.is_empty()).then(|| names.to_vec()))
+                .set_alarm_name_prefix(prefix.map(str::to_owned))
+                .alarm_types(AlarmType::MetricAlarm)
+                .alarm_types(AlarmType::CompositeAlarm)
+                .set_next_token(token)
+                .send()
+                .await
+                .map_err(|e| describe(&e))?;
+            let state = |s: Option<&aws_sdk_cloudwatch::types::StateValue>| {
+                s.map(|v| v.as_str().to_owned()).unwrap_or_default()
+            };
+            for a in out.metric_alarms() {
+                found.push((
+                    a.alarm_name().unwrap_or_default().to_owned(),
+                    state(a.state_value()),
+                ));
+            }
+            for a in out.composite_alarms() {
+                found.push((
+                    a.alarm_name().unwrap_or_default().to_owned(),
+                    state(a.state_value()),
+                ));
+            }
+            token = out.next_token().map(str::to_owned);
+            if token.is_none() {
+                return Ok(found);
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl MetricSource for CloudWatch {
+    async fn datapoints(&self, q: &MetricQuery) -> Result<Vec<(i64, f64)>, String> {
+        use aws_sdk_cloudwatch::primitives::DateTime;
+        use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat};
+        let dimensions = q
+            .dimensions
+            .iter()
+            .map(|(k, v)| Dimension::builder().name(k).value(v).build())
+            .collect();
+        let metric = Metric::builder()
+            .namespace(&q.namespace)
+            .metric_name(&q.name)
+            .set_dimensions(Some(dimensions))
+            .build();
+        let stat = MetricStat::builder()
+            .metric(metric)
+            .period(i32::try_from(q.period.as_secs()).unwrap_or(i32::MAX))
+            .stat(&q.stat)
+            .build();
+        let query = MetricDataQuery::builder()
+            .id("m")
+            .metric_stat(stat)
+            .return_data(true)
+            .build();
+        let end = std::time::SystemTime::now();
+        let start = end.checked_sub(q.window).unwrap_or(std::time::UNIX_EPOCH);
+        let mut points = Vec::new();
+        let mut token = None;
+        loop {
+            let out = self
+                .0
+                .get_metric_data()
+                .metric_data_queries(query.clone())
+                .start_time(DateTime::from(start))
+                .end_time(DateTime::from(end))
+                .set_next_token(token)
+                .send()
+                .await
+                .map_err(|e| describe(&e))?;
+            for r in out.metric_data_results() {
+                points.extend(
+                    r.timestamps()
+                        .iter()
+                        .map(|t| t.secs())
+                        .zip(r.values().iter().copied()),
+                );
+            }
+            token = out.next_token().map(str::to_owned);
+            if token.is_none() {
+                return Ok(points);
+            }
+        }
+    }
 }

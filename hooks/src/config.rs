@@ -133,7 +133,7 @@ pub struct BuildError {
 }
 
 /// The check kinds a config can name, in the order the docs list them.
-pub const KINDS: [&str; 2] = ["invoke", "http"];
+pub const KINDS: [&str; 6] = ["invoke", "http", "compare", "alarms", "metric", "load"];
 
 const TOP_KEYS: [&str; 5] = ["report_reserve", "dry_run", "defaults", "target", "checks"];
 const TIMING_KEYS: [&str; 6] = [

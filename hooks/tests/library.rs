@@ -7,7 +7,8 @@ use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 use traffic_hooks::check::{
-    Effects, HttpRequest, HttpResponse, HttpSender, InvokeOutput, LambdaInvoker,
+    AlarmSource, Effects, HttpRequest, HttpResponse, HttpSender, InvokeOutput, LambdaInvoker,
+    MetricQuery, MetricSource,
 };
 use traffic_hooks::deployment::{DeploymentSource, DiscoveryError, Facts};
 use traffic_hooks::report::ReportError;
@@ -46,15 +47,56 @@ impl Reporter for Reports {
     }
 }
 
+/// Version 1 and 2 answer alike but for `requestId`; version 3 answers `ok: false`.
 struct Lambda;
 
 #[async_trait]
 impl LambdaInvoker for Lambda {
     async fn invoke(&self, _: &str, qualifier: &str, _: Vec<u8>) -> Result<InvokeOutput, String> {
+        let payload = json!({ "ok": qualifier != "3", "requestId": format!("req-{qualifier}") });
         Ok(InvokeOutput {
-            payload: b"{\"ok\":true}".to_vec(),
+            payload: payload.to_string().into_bytes(),
             function_error: None,
             executed_version: Some(qualifier.into()),
+        })
+    }
+}
+
+/// Alarms `a-ok` (OK), `a-nodata` (INSUFFICIENT_DATA) and `a-firing` (ALARM).
+struct Alarms;
+
+#[async_trait]
+impl AlarmSource for Alarms {
+    async fn alarms(
+        &self,
+        names: &[String],
+        prefix: Option<&str>,
+    ) -> Result<Vec<(String, String)>, String> {
+        let all = [
+            ("a-ok", "OK"),
+            ("a-nodata", "INSUFFICIENT_DATA"),
+            ("a-firing", "ALARM"),
+        ];
+        Ok(all
+            .iter()
+            .filter(|(n, _)| {
+                names.iter().any(|x| x == n) || prefix.is_some_and(|p| n.starts_with(p))
+            })
+            .map(|(n, s)| (n.to_string(), s.to_string()))
+            .collect())
+    }
+}
+
+/// `Errors` has datapoints 1 and 2; anything else has none.
+struct Metrics;
+
+#[async_trait]
+impl MetricSource for Metrics {
+    async fn datapoints(&self, q: &MetricQuery) -> Result<Vec<(i64, f64)>, String> {
+        Ok(if q.name == "Errors" {
+            vec![(120, 2.0), (60, 1.0)]
+        } else {
+            vec![]
         })
     }
 }
@@ -76,6 +118,8 @@ fn effects() -> Effects {
     Effects {
         lambda: Arc::new(Lambda),
         http: Arc::new(Http),
+        alarms: Arc::new(Alarms),
+        metrics: Arc::new(Metrics),
     }
 }
 
@@ -258,4 +302,122 @@ async fn a_deadline_already_past_on_arrival_falls_back_to_a_fixed_budget() {
     .unwrap();
     assert_eq!(verdict.status, Status::Succeeded, "{}", verdict.reason);
     assert_eq!(*reports.0.lock().unwrap(), [Status::Succeeded]);
+}
+
+async fn verdict(config: &str, facts: Facts) -> traffic_hooks::summary::Verdict {
+    let reports = Arc::new(Reports::default());
+    Hook::new(
+        Config::parse(config),
+        Arc::new(Source(Some(facts))),
+        reports,
+        effects(),
+    )
+    .handle(&event(), deadline(20))
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn compare_passes_when_only_ignored_fields_differ() {
+    let v = verdict(
+        "checks: [ { name: c, compare: { payloads: [ {x: 1} ], ignore: [ /requestId ] } } ]",
+        facts(Some(Phase::Pre)),
+    )
+    .await;
+    assert_eq!(v.status, Status::Succeeded, "{}", v.reason);
+}
+
+#[tokio::test]
+async fn compare_fails_naming_the_first_difference() {
+    let v = verdict(
+        "checks: [ { name: c, compare: { payloads: [ {x: 1}, {x: 2} ] } } ]",
+        facts(Some(Phase::Pre)),
+    )
+    .await;
+    assert_eq!(v.status, Status::Failed);
+    let reason = v.checks[0].reason.clone().unwrap();
+    assert!(
+        reason.contains(r#""pointer":"/requestId""#)
+            && reason.contains(r#""current":"req-1""#)
+            && reason.contains(r#""target":"req-2""#),
+        "{reason}"
+    );
+    assert!(
+        reason.contains(r#""difference_count":2"#),
+        "one difference per payload: {reason}"
+    );
+}
+
+#[tokio::test]
+async fn alarms_fail_while_one_is_in_alarm_and_insufficient_data_is_ok_by_default() {
+    let v = verdict(
+        "checks: [ { name: a, alarms: { names: [a-ok, a-nodata] } } ]",
+        facts(Some(Phase::Post)),
+    )
+    .await;
+    assert_eq!(v.status, Status::Succeeded, "{}", v.reason);
+    let v = verdict(
+        "checks: [ { name: a, alarms: { prefix: a- } } ]",
+        facts(Some(Phase::Post)),
+    )
+    .await;
+    assert_eq!(v.status, Status::Failed);
+    assert!(v.reason.contains("a-firing"), "{}", v.reason);
+    let v = verdict(
+        "checks: [ { name: a, alarms: { names: [a-nodata], insufficient_data: fail } } ]",
+        facts(Some(Phase::Post)),
+    )
+    .await;
+    assert_eq!(v.status, Status::Failed, "{}", v.reason);
+}
+
+#[tokio::test]
+async fn a_named_alarm_that_does_not_exist_fails_the_check() {
+    let v = verdict(
+        "checks: [ { name: a, alarms: { names: [a-ok, a-typo] } } ]",
+        facts(Some(Phase::Post)),
+    )
+    .await;
+    assert_eq!(v.status, Status::Failed);
+    assert!(v.reason.contains("no such alarm: a-typo"), "{}", v.reason);
+}
+
+#[tokio::test]
+async fn alarms_with_count_bake_for_the_whole_window() {
+    let v = verdict(
+        "checks: [ { name: bake, alarms: { names: [a-ok] }, count: 3, interval: 50ms } ]",
+        facts(Some(Phase::Post)),
+    )
+    .await;
+    assert_eq!(v.status, Status::Succeeded);
+    assert_eq!(v.checks[0].measurements.len(), 3);
+}
+
+#[tokio::test]
+async fn metric_value_aggregates_the_window_and_null_means_no_data() {
+    let config = r#"
+checks:
+  - { name: errors, metric: { namespace: AWS/Lambda, name: Errors, dimensions: { FunctionName: "{{function}}" } }, expect: "value == `3`" }
+  - { name: throttles, metric: { namespace: AWS/Lambda, name: Throttles }, expect: "value == null || value <= `0`" }
+  - { name: strict, metric: { namespace: AWS/Lambda, name: Throttles }, expect: "value <= `0`" }
+"#;
+    let v = verdict(config, facts(Some(Phase::Post))).await;
+    let statuses: Vec<_> = v.checks.iter().map(|c| c.status).collect();
+    use traffic_hooks::summary::CheckStatus::{Failed, Passed};
+    assert_eq!(statuses, [Passed, Passed, Failed], "{}", v.reason);
+}
+
+#[tokio::test]
+async fn load_measures_requests_and_latency_percentiles() {
+    let config = "checks: [ { name: load, load: { http: { url: 'https://x/' }, rate: 100, duration: 300ms } } ]";
+    let v = verdict(config, facts(Some(Phase::Post))).await;
+    assert_eq!(v.status, Status::Succeeded, "{}", v.reason);
+    let traffic_hooks::summary::MeasurementResult::Passed { value } =
+        &v.checks[0].measurements[0].result
+    else {
+        panic!("{:?}", v.checks[0]);
+    };
+    assert_eq!(value["requests"], 30);
+    assert_eq!(value["errors"], 0);
+    assert!(value["latency_ms"]["p99"].as_f64().is_some(), "{value}");
 }

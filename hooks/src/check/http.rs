@@ -220,13 +220,12 @@ pub(crate) fn validate(raw: &Value, rendered: &Value, path: &str) -> Vec<FieldEr
     errors
 }
 
-pub(crate) fn build(
-    spec: &Value,
+/// The request a validated `http:` section describes (shared with `load`).
+pub(crate) fn request_from_spec(
+    spec: HttpSpec,
     path: &str,
     timing: Timing,
-    effects: &Effects,
-) -> Result<Arc<dyn Check>, String> {
-    let spec: HttpSpec = de(spec, path).map_err(|e| e.to_string())?;
+) -> Result<HttpRequest, String> {
     check_url(&spec.url).map_err(|e| format!("{path}.url: {e}"))?;
     let method = spec.method.unwrap_or_else(|| "GET".to_owned());
     check_method(&method).map_err(|e| format!("{path}.method: {e}"))?;
@@ -244,12 +243,24 @@ pub(crate) fn build(
             Some(json.to_string().into_bytes())
         }
     };
-    let request = HttpRequest {
+    Ok(HttpRequest {
         method,
         url: spec.url,
         headers,
         body,
         timeout: timing.timeout,
-    };
-    Ok(Arc::new(HttpCheck::new(effects.http.clone(), request)))
+    })
+}
+
+pub(crate) fn build(
+    spec: &Value,
+    path: &str,
+    timing: Timing,
+    effects: &Effects,
+) -> Result<Arc<dyn Check>, String> {
+    let spec: HttpSpec = de(spec, path).map_err(|e| e.to_string())?;
+    Ok(Arc::new(HttpCheck::new(
+        effects.http.clone(),
+        request_from_spec(spec, path, timing)?,
+    )))
 }

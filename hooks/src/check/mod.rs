@@ -5,8 +5,12 @@
 //! timeout, a transport error) is an *error*, not a failure, as in Argo Rollouts'
 //! analysis: `failure_limit` tolerates failures, `consecutive_error_limit` errors.
 
+pub mod alarms;
+pub mod compare;
 pub mod http;
 pub mod invoke;
+pub mod load;
+pub mod metric;
 
 use crate::deployment::{Deployment, Phase};
 use crate::expect::Expect;
@@ -16,8 +20,10 @@ use serde_json::Value;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+pub use alarms::AlarmSource;
 pub use http::{HttpRequest, HttpResponse, HttpSender, ReqwestSender};
 pub use invoke::{InvokeOutput, LambdaInvoker};
+pub use metric::{MetricQuery, MetricSource};
 
 use crate::config::FieldError;
 
@@ -28,6 +34,10 @@ pub struct Effects {
     pub lambda: Arc<dyn LambdaInvoker>,
     /// HTTP requests.
     pub http: Arc<dyn HttpSender>,
+    /// CloudWatch `DescribeAlarms`.
+    pub alarms: Arc<dyn AlarmSource>,
+    /// CloudWatch `GetMetricData`.
+    pub metrics: Arc<dyn MetricSource>,
 }
 
 /// Validates a kind's section: `raw` as written, `rendered` with placeholder values
@@ -41,6 +51,10 @@ pub(crate) fn validate_kind(
     match kind {
         "invoke" => invoke::validate(rendered, path),
         "http" => http::validate(raw, rendered, path),
+        "compare" => compare::validate(rendered, path),
+        "alarms" => alarms::validate(rendered, path),
+        "metric" => metric::validate(rendered, path),
+        "load" => load::validate(raw, rendered, path),
         other => vec![FieldError {
             path: path.to_owned(),
             message: format!("unknown kind `{other}`"),
@@ -50,7 +64,7 @@ pub(crate) fn validate_kind(
 
 /// Whether a kind has a default `expect`.
 pub(crate) fn has_default_expect(kind: &str) -> bool {
-    matches!(kind, "invoke" | "http")
+    kind != "metric"
 }
 
 /// Makes the measuring part of a configured check from its rendered section.
@@ -65,6 +79,10 @@ pub(crate) fn build_kind(
     match kind {
         "invoke" => invoke::build(spec, path, deployment, effects),
         "http" => http::build(spec, path, timing, effects),
+        "compare" => compare::build(spec, path, deployment, effects),
+        "alarms" => alarms::build(spec, path, effects),
+        "metric" => metric::build(spec, path, effects),
+        "load" => load::build(spec, path, timing, effects),
         other => Err(format!("unknown kind `{other}`")),
     }
 }
@@ -107,6 +125,12 @@ pub trait Check: Send + Sync + 'static {
     /// give `expect`.
     fn default_expect(&self) -> Option<&'static str> {
         None
+    }
+
+    /// The limit for one measurement, given the configured `timeout`. Kinds whose
+    /// measurement lasts on purpose (a load test) add their own duration.
+    fn measurement_timeout(&self, configured: Duration) -> Duration {
+        configured
     }
 
     /// Takes one measurement.

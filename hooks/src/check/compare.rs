@@ -1,0 +1,319 @@
+//! `compare`: invoke the target and the current version with the same payloads and
+//! fail on any difference outside the `ignore` JSON pointers.
+//!
+//! Measurement: `{differences, difference_count, payloads, latency_ms}` where each difference is
+//! `{payload, pointer, current, target}` (at most [`MAX_DIFFERENCES`], in document
+//! order) and `difference_count` counts them all. Function errors are compared too, at the
+//! pointer `(function_error)`. Default expect: `difference_count == \`0\``.
+
+use super::invoke::{resolve_function, resolve_qualifier};
+use super::{millis, Check, CheckContext, Effects, LambdaInvoker, MeasureError};
+use crate::config::{de, FieldError};
+use crate::deployment::Deployment;
+use async_trait::async_trait;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// The most differences a measurement lists (all are counted).
+pub const MAX_DIFFERENCES: usize = 10;
+
+/// The `compare:` section of a check.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CompareSpec {
+    /// Events to send to both versions.
+    pub payloads: Vec<Value>,
+    /// JSON pointers (RFC 6901) to leave out, `*` matching any one segment.
+    #[serde(default)]
+    pub ignore: Vec<String>,
+    /// The function; default: the deployed one.
+    #[serde(default)]
+    pub function: Option<String>,
+}
+
+pub(crate) fn validate(rendered: &Value, path: &str) -> Vec<FieldError> {
+    let spec: CompareSpec = match de(rendered, path) {
+        Ok(s) => s,
+        Err(e) => return vec![e],
+    };
+    let mut errors = Vec::new();
+    if spec.payloads.is_empty() {
+        errors.push(FieldError {
+            path: format!("{path}.payloads"),
+            message: "needs at least one payload".into(),
+        });
+    }
+    for (i, p) in spec.ignore.iter().enumerate() {
+        if !p.is_empty() && !p.starts_with('/') {
+            errors.push(FieldError {
+                path: format!("{path}.ignore[{i}]"),
+                message: format!(
+                    "`{p}` is not a JSON pointer; pointers start with `/`, e.g. `/requestId`"
+                ),
+            });
+        }
+    }
+    errors
+}
+
+pub(crate) fn build(
+    spec: &Value,
+    path: &str,
+    deployment: &Deployment,
+    effects: &Effects,
+) -> Result<Arc<dyn Check>, String> {
+    let spec: CompareSpec = de(spec, path).map_err(|e| e.to_string())?;
+    Ok(Arc::new(CompareCheck {
+        invoker: effects.lambda.clone(),
+        function: resolve_function(spec.function, deployment, path)?,
+        target: resolve_qualifier("target", deployment, path)?,
+        current: resolve_qualifier("current", deployment, path)?,
+        ignore: spec.ignore.iter().map(|p| parse_pointer(p)).collect(),
+        payloads: spec.payloads,
+    }))
+}
+
+/// Invokes both versions with each payload and compares the answers.
+pub struct CompareCheck {
+    invoker: Arc<dyn LambdaInvoker>,
+    function: String,
+    target: String,
+    current: String,
+    ignore: Vec<Vec<String>>,
+    payloads: Vec<Value>,
+}
+
+#[async_trait]
+impl Check for CompareCheck {
+    fn kind(&self) -> &'static str {
+        "compare"
+    }
+
+    fn default_expect(&self) -> Option<&'static str> {
+        Some("difference_count == `0`")
+    }
+
+    async fn measure(&self, _: &CheckContext) -> Result<Value, MeasureError> {
+        let started = Instant::now();
+        let mut differences = Vec::new();
+        for (i, payload) in self.payloads.iter().enumerate() {
+            let bytes = payload.to_string().into_bytes();
+            let (current, target) = tokio::join!(
+                self.invoker
+                    .invoke(&self.function, &self.current, bytes.clone()),
+                self.invoker.invoke(&self.function, &self.target, bytes),
+            );
+            let invoked = |q: &str, r: Result<super::InvokeOutput, String>| {
+                r.map_err(|e| {
+                    MeasureError(format!(
+                        "payloads[{i}]: invoking {}:{q}: {e}",
+                        self.function
+                    ))
+                })
+            };
+            let (current, target) = (
+                invoked(&self.current, current)?,
+                invoked(&self.target, target)?,
+            );
+            if current.function_error != target.function_error {
+                differences.push(json!({ "payload": i, "pointer": "(function_error)",
+                    "current": current.function_error, "target": target.function_error }));
+            }
+            let mut a = parse(&current.payload);
+            let mut b = parse(&target.payload);
+            for pointer in &self.ignore {
+                remove(&mut a, pointer);
+                remove(&mut b, pointer);
+            }
+            diff(
+                &a,
+                &b,
+                &mut String::new(),
+                &mut |pointer, current, target| {
+                    differences.push(json!({ "payload": i, "pointer": pointer, "current": current, "target": target }));
+                },
+            );
+        }
+        let total = differences.len();
+        differences.truncate(MAX_DIFFERENCES);
+        Ok(json!({
+            "differences": differences,
+            "difference_count": total,
+            "payloads": self.payloads.len(),
+            "latency_ms": millis(started.elapsed()),
+        }))
+    }
+}
+
+fn parse(bytes: &[u8]) -> Value {
+    serde_json::from_slice(bytes)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(bytes).into_owned()))
+}
+
+/// Splits a JSON pointer into unescaped segments (`~1` is `/`, `~0` is `~`).
+fn parse_pointer(pointer: &str) -> Vec<String> {
+    pointer
+        .split('/')
+        .skip(1)
+        .map(|s| s.replace("~1", "/").replace("~0", "~"))
+        .collect()
+}
+
+fn escape(segment: &str) -> String {
+    segment.replace('~', "~0").replace('/', "~1")
+}
+
+/// Removes what `pointer` names; `*` matches every key or index at its level.
+fn remove(value: &mut Value, pointer: &[String]) {
+    let Some((first, rest)) = pointer.split_first() else {
+        return;
+    };
+    let last = rest.is_empty();
+    match value {
+        Value::Object(map) if first == "*" => {
+            if last {
+                map.clear();
+            } else {
+                map.values_mut().for_each(|v| remove(v, rest));
+            }
+        }
+        Value::Object(map) => {
+            if last {
+                map.remove(first);
+            } else if let Some(v) = map.get_mut(first) {
+                remove(v, rest);
+            }
+        }
+        Value::Array(items) if first == "*" => {
+            if last {
+                items.clear();
+            } else {
+                items.iter_mut().for_each(|v| remove(v, rest));
+            }
+        }
+        Value::Array(items) => {
+            if let Ok(i) = first.parse::<usize>() {
+                if last {
+                    // Replace rather than remove, so later indexes still line up.
+                    if let Some(v) = items.get_mut(i) {
+                        *v = Value::Null;
+                    }
+                } else if let Some(v) = items.get_mut(i) {
+                    remove(v, rest);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Calls `found(pointer, current, target)` for every difference, in document order.
+fn diff(a: &Value, b: &Value, at: &mut String, found: &mut dyn FnMut(String, Value, Value)) {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            let mut keys: Vec<&String> = x
+                .keys()
+                .chain(y.keys().filter(|k| !x.contains_key(*k)))
+                .collect();
+            keys.sort();
+            for k in keys {
+                let len = at.len();
+                at.push('/');
+                at.push_str(&escape(k));
+                match (x.get(k), y.get(k)) {
+                    (Some(p), Some(q)) => diff(p, q, at, found),
+                    (p, q) => found(
+                        at.clone(),
+                        p.cloned().unwrap_or(Value::Null),
+                        q.cloned().unwrap_or(Value::Null),
+                    ),
+                }
+                at.truncate(len);
+            }
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            for i in 0..x.len().max(y.len()) {
+                let len = at.len();
+                at.push_str(&format!("/{i}"));
+                match (x.get(i), y.get(i)) {
+                    (Some(p), Some(q)) => diff(p, q, at, found),
+                    (p, q) => found(
+                        at.clone(),
+                        p.cloned().unwrap_or(Value::Null),
+                        q.cloned().unwrap_or(Value::Null),
+                    ),
+                }
+                at.truncate(len);
+            }
+        }
+        _ if a != b => found(
+            if at.is_empty() {
+                "/".to_owned()
+            } else {
+                at.clone()
+            },
+            a.clone(),
+            b.clone(),
+        ),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn differences(a: Value, b: Value, ignore: &[&str]) -> Vec<(String, Value, Value)> {
+        let (mut a, mut b) = (a, b);
+        for p in ignore {
+            remove(&mut a, &parse_pointer(p));
+            remove(&mut b, &parse_pointer(p));
+        }
+        let mut out = Vec::new();
+        diff(&a, &b, &mut String::new(), &mut |p, x, y| {
+            out.push((p, x, y))
+        });
+        out
+    }
+
+    #[test]
+    fn finds_changed_added_and_removed_values_with_pointers() {
+        let d = differences(
+            json!({"a": 1, "b": [1, 2], "c": "x"}),
+            json!({"a": 2, "b": [1], "d": true}),
+            &[],
+        );
+        assert_eq!(
+            d,
+            vec![
+                ("/a".into(), json!(1), json!(2)),
+                ("/b/1".into(), json!(2), json!(null)),
+                ("/c".into(), json!("x"), json!(null)),
+                ("/d".into(), json!(null), json!(true)),
+            ]
+        );
+    }
+
+    #[test]
+    fn ignores_pointers_and_wildcards() {
+        let a = json!({"requestId": "1", "items": [{"id": "x", "v": 1}], "a/b": 1});
+        let b = json!({"requestId": "2", "items": [{"id": "y", "v": 1}], "a/b": 2});
+        assert!(differences(a, b, &["/requestId", "/items/*/id", "/a~1b"]).is_empty());
+    }
+
+    #[test]
+    fn equal_documents_have_no_differences() {
+        assert!(differences(
+            json!({"x": [1, {"y": null}]}),
+            json!({"x": [1, {"y": null}]}),
+            &[]
+        )
+        .is_empty());
+        assert_eq!(
+            differences(json!(1), json!(2), &[]),
+            vec![("/".into(), json!(1), json!(2))]
+        );
+    }
+}
