@@ -4,6 +4,8 @@
 //!   so a single `AWS_ENDPOINT_URL` reaches both; calls are recorded and faults can be
 //!   injected.
 //! - [`FakeHttp`]: HTTP endpoints with a scripted status, body and delay.
+//! - [`Moto`]: moto's server from the project virtualenv, with a bridge for the Rust
+//!   SDK's CloudWatch protocol.
 //! - [`RuntimeHost`]: a Lambda Runtime API that starts a hook binary as a child
 //!   process and feeds it events with deadlines, as Lambda would.
 //!
@@ -11,6 +13,7 @@
 
 mod aws;
 mod http;
+mod moto;
 mod runtime;
 mod server;
 
@@ -18,6 +21,7 @@ pub use aws::{
     Call, FakeAws, FakeDeployment, FakeFunction, Fault, Invocation, Report, VersionBehaviour,
 };
 pub use http::{FakeHttp, Route};
+pub use moto::{venv_bin, venv_python, Moto};
 pub use runtime::{HostError, Outcome, RuntimeHost};
 pub use server::Server;
 

@@ -4,13 +4,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::PathBuf;
-use traffic_hooks_testkit::{testkit_dir, FakeAws};
+use traffic_hooks_testkit::{testkit_dir, venv_python, FakeAws};
 
-/// The project virtualenv's Python (made by `make venv`), or `TRAFFIC_HOOKS_PYTHON`.
+/// The project virtualenv's Python (made by `make venv`).
 fn python() -> PathBuf {
-    let path = std::env::var_os("TRAFFIC_HOOKS_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| testkit_dir().join("../.venv/bin/python"));
+    let path = venv_python();
     assert!(
         path.exists(),
         "{} is missing: run `make venv` (make test does) to install boto3",
