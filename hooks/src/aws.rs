@@ -3,7 +3,8 @@
 //! so `AWS_ENDPOINT_URL` / `AWS_ENDPOINT_URL_<SERVICE>` point all of them at fakes.
 
 use crate::check::{
-    AlarmSource, Effects, InvokeOutput, LambdaInvoker, MetricQuery, MetricSource, ReqwestSender,
+    AlarmSource, Effects, HttpRequest, HttpResponse, HttpSender, InvokeOutput, LambdaInvoker,
+    MetricQuery, MetricSource, ReqwestSender,
 };
 use crate::config::{Config, ConfigError, ParameterStore};
 use crate::deployment::{DeploymentSource, DiscoveryError, Facts, Phase};
@@ -297,7 +298,7 @@ pub fn effects(sdk: &SdkConfig) -> Result<Effects, String> {
     let cloudwatch = Arc::new(CloudWatch(aws_sdk_cloudwatch::Client::new(sdk)));
     Ok(Effects {
         lambda: Arc::new(Lambda(aws_sdk_lambda::Client::new(sdk))),
-        http: Arc::new(ReqwestSender::new()?),
+        http: Arc::new(SigningSender::new(sdk)?),
         alarms: cloudwatch.clone(),
         metrics: cloudwatch,
     })
@@ -416,5 +417,80 @@ impl MetricSource for CloudWatch {
                 return Ok(points);
             }
         }
+    }
+}
+
+/// HTTP with SigV4 signing for requests that ask for it (`http.sigv4`), using the
+/// shared credentials chain.
+#[derive(Debug, Clone)]
+pub struct SigningSender {
+    inner: ReqwestSender,
+    credentials: Option<aws_credential_types::provider::SharedCredentialsProvider>,
+    region: Option<String>,
+}
+
+impl SigningSender {
+    /// A sender with the SDK config's credentials and region.
+    pub fn new(sdk: &SdkConfig) -> Result<Self, String> {
+        Ok(Self {
+            inner: ReqwestSender::new()?,
+            credentials: sdk.credentials_provider(),
+            region: sdk.region().map(|r| r.to_string()),
+        })
+    }
+
+    async fn sign(&self, req: &mut HttpRequest) -> Result<(), String> {
+        use aws_credential_types::provider::ProvideCredentials;
+        use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
+        let Some(sigv4) = req.sigv4.clone() else {
+            return Ok(());
+        };
+        let provider = self
+            .credentials
+            .as_ref()
+            .ok_or("sigv4: no AWS credentials are configured")?;
+        let identity = provider
+            .provide_credentials()
+            .await
+            .map_err(|e| format!("sigv4: credentials: {e}"))?
+            .into();
+        let region = sigv4
+            .region
+            .or_else(|| self.region.clone())
+            .ok_or("sigv4: no region: set sigv4.region or AWS_REGION")?;
+        let params = aws_sigv4::sign::v4::SigningParams::builder()
+            .identity(&identity)
+            .region(&region)
+            .name(&sigv4.service)
+            .time(std::time::SystemTime::now())
+            .settings(SigningSettings::default())
+            .build()
+            .map_err(|e| format!("sigv4: {e}"))?
+            .into();
+        let body = req.body.as_deref().unwrap_or_default();
+        let signable = SignableRequest::new(
+            &req.method,
+            req.url.as_str(),
+            req.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+            SignableBody::Bytes(body),
+        )
+        .map_err(|e| format!("sigv4: {e}"))?;
+        let (instructions, _) = sign(signable, &params)
+            .map_err(|e| format!("sigv4: {e}"))?
+            .into_parts();
+        let (headers, _) = instructions.into_parts();
+        for h in headers {
+            req.headers
+                .insert(h.name().to_owned(), h.value().to_owned());
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl HttpSender for SigningSender {
+    async fn send(&self, mut req: HttpRequest) -> Result<HttpResponse, String> {
+        self.sign(&mut req).await?;
+        self.inner.send(req).await
     }
 }

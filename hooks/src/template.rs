@@ -18,12 +18,25 @@ pub const NAMES: [&str; 5] = [
 ];
 
 /// Values for the variables.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Vars {
     values: BTreeMap<&'static str, String>,
     env: BTreeMap<String, String>,
     /// When set, every known name renders as this (used to validate without a deployment).
     placeholder: Option<String>,
+    /// The instant `{{now}}` stands for.
+    now: std::time::SystemTime,
+}
+
+impl Default for Vars {
+    fn default() -> Self {
+        Self {
+            values: BTreeMap::new(),
+            env: BTreeMap::new(),
+            placeholder: None,
+            now: std::time::SystemTime::now(),
+        }
+    }
 }
 
 impl Vars {
@@ -43,7 +56,7 @@ impl Vars {
         Self {
             values,
             env,
-            placeholder: None,
+            ..Self::default()
         }
     }
 
@@ -56,11 +69,14 @@ impl Vars {
     }
 
     fn lookup(&self, name: &str) -> Result<String, String> {
+        if let Some(offset) = name.strip_prefix("now") {
+            return self.now(name, offset);
+        }
         let known =
             NAMES.contains(&name) || name.strip_prefix("env.").is_some_and(|n| !n.is_empty());
         if !known {
             return Err(format!(
-                "unknown variable `{{{{{name}}}}}`; known: {}, {{{{env.NAME}}}}",
+                "unknown variable `{{{{{name}}}}}`; known: {}, {{{{env.NAME}}}}, {{{{now}}}}, {{{{now-5m}}}}",
                 NAMES.map(|n| format!("{{{{{n}}}}}")).join(", ")
             ));
         }
@@ -75,6 +91,39 @@ impl Vars {
         self.values.get(name).cloned().ok_or_else(|| {
             format!("`{{{{{name}}}}}` is unknown for this deployment (not discovered, and not in the config's `target:`)")
         })
+    }
+}
+
+impl Vars {
+    /// `{{now}}` / `{{now-5m}}`: epoch seconds, now or that long ago.
+    fn now(&self, name: &str, offset: &str) -> Result<String, String> {
+        let offset = match offset.trim() {
+            "" => std::time::Duration::ZERO,
+            o => {
+                let d = o.strip_prefix('-').ok_or_else(|| {
+                    format!("unknown variable `{{{{{name}}}}}`; did you mean `{{{{now-5m}}}}`?")
+                })?;
+                crate::duration::parse(d).map_err(|e| format!("`{{{{{name}}}}}`: {e}"))?
+            }
+        };
+        if let Some(p) = &self.placeholder {
+            return Ok(p.clone());
+        }
+        let at = self
+            .now
+            .checked_sub(offset)
+            .unwrap_or(std::time::UNIX_EPOCH);
+        Ok(at
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0)
+            .to_string())
+    }
+
+    /// Fixes "now" (tests).
+    pub fn at(mut self, now: std::time::SystemTime) -> Self {
+        self.now = now;
+        self
     }
 }
 
@@ -169,6 +218,22 @@ mod tests {
             .unwrap_err()
             .contains("NOPE is not set"));
         assert!(render("{{alias", &vars()).is_err());
+    }
+
+    #[test]
+    fn now_and_now_minus_a_duration_are_epoch_seconds() {
+        let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000);
+        let v = vars().at(at);
+        assert_eq!(
+            render("from={{now-5m}}&to={{ now }}", &v).ok(),
+            Some("from=999700&to=1000000".to_owned())
+        );
+        assert!(render("{{now+5m}}", &v)
+            .unwrap_err()
+            .contains("did you mean"));
+        assert!(render("{{now-5x}}", &Vars::placeholders())
+            .unwrap_err()
+            .contains("not a duration"));
     }
 
     #[test]

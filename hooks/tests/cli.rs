@@ -158,3 +158,22 @@ async fn run_exits_1_when_a_check_fails() {
         "{stdout}"
     );
 }
+
+#[test]
+fn every_recipe_in_examples_configs_is_valid() {
+    let dir = format!("{}/../examples/configs", env!("CARGO_MANIFEST_DIR"));
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let out = traffic_hook(&["validate", "--config", path.to_str().unwrap()], &[]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}: {}",
+            path.display(),
+            text(&out.stderr)
+        );
+        seen += 1;
+    }
+    assert!(seen >= 4, "the recipes are in {dir}");
+}

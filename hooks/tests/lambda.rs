@@ -509,3 +509,225 @@ async fn header_values_never_reach_the_logs() {
     );
     assert!(!out.to_string().contains("sekrit-token-123"));
 }
+
+#[tokio::test]
+async fn compare_passes_when_target_and_current_answer_alike() {
+    let world = World::new().await;
+    let mut hook = world
+        .hook("checks: [ { name: same, compare: { payloads: [ {path: /a}, {path: /b} ] } } ]")
+        .await;
+    let out = response(
+        hook.invoke(event("pre-traffic.json"), Duration::from_secs(20))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(out["status"], "Succeeded", "{out:#}");
+    let versions: Vec<Option<String>> = world
+        .aws
+        .invocations()
+        .into_iter()
+        .map(|i| i.qualifier)
+        .collect();
+    assert_eq!(
+        versions
+            .iter()
+            .filter(|v| v.as_deref() == Some("1"))
+            .count(),
+        2,
+        "current once per payload"
+    );
+    assert_eq!(
+        versions
+            .iter()
+            .filter(|v| v.as_deref() == Some("2"))
+            .count(),
+        2,
+        "target once per payload"
+    );
+}
+
+#[tokio::test]
+async fn compare_fails_on_a_difference_and_names_it_unless_ignored() {
+    let world = World::new().await;
+    let ev =
+        |id: &str| json!({"DeploymentId": "d-ECHOFN00001", "LifecycleEventHookExecutionId": id});
+    // echo-fn answers {"version": V, "input": payload}: only /version differs.
+    let mut hook = world
+        .hook("checks: [ { name: same, compare: { payloads: [ {x: 1} ] } } ]")
+        .await;
+    let out = response(
+        hook.invoke(ev("e1"), Duration::from_secs(20))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(out["status"], "Failed");
+    let reason = out["reason"].as_str().unwrap();
+    assert!(
+        reason.contains(r#"{"current":"1","payload":0,"pointer":"/version","target":"2"}"#),
+        "{reason}"
+    );
+    let mut hook = world
+        .hook("checks: [ { name: same, compare: { payloads: [ {x: 1} ], ignore: [ /version ] } } ]")
+        .await;
+    let out = response(
+        hook.invoke(ev("e2"), Duration::from_secs(20))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(out["status"], "Succeeded", "{out:#}");
+}
+
+#[tokio::test]
+async fn compare_fails_when_only_the_target_throws() {
+    let world = World::new().await;
+    let mut hook = world
+        .hook("checks: [ { name: same, compare: { payloads: [ {} ] } } ]")
+        .await;
+    let ev = json!({"DeploymentId": "d-BADVERSION3", "LifecycleEventHookExecutionId": "e-bad"});
+    let out = response(hook.invoke(ev, Duration::from_secs(20)).await.unwrap());
+    assert_eq!(out["status"], "Failed");
+    assert!(
+        out["reason"]
+            .as_str()
+            .unwrap()
+            .contains(r#""pointer":"(function_error)","target":"Unhandled""#),
+        "{out:#}"
+    );
+}
+
+#[tokio::test]
+async fn every_variable_is_rendered_in_payloads_urls_and_expect() {
+    let world = World::new().await;
+    world.http.route(
+        "/d-PRETRAFFIC1/demo-fn/live",
+        Route::new(200, json!({"version": "2"})),
+    );
+    let config = r#"
+checks:
+  - name: vars
+    invoke:
+      qualifier: current
+      payload: { f: "{{function}}", a: "{{alias}}", c: "{{current_version}}", t: "{{target_version}}", d: "{{deployment_id}}", e: "{{env.STAGE}}" }
+    expect: "executed_version == '{{current_version}}'"
+  - name: url
+    http: { url: "{{env.HTTP}}/{{deployment_id}}/{{function}}/{{alias}}" }
+    expect: "body.version == '{{target_version}}'"
+"#;
+    let endpoint = world.aws_server.url();
+    let http = world.http_server.url();
+    let env = [
+        ("TRAFFIC_HOOK_CONFIG", config),
+        ("AWS_ENDPOINT_URL", endpoint.as_str()),
+        ("HTTP", http.as_str()),
+        ("STAGE", "prod"),
+    ];
+    let mut hook = RuntimeHost::start(Path::new(BIN), &env).await.unwrap();
+    let out = response(
+        hook.invoke(event("pre-traffic.json"), Duration::from_secs(20))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(out["status"], "Succeeded", "{out:#}");
+    let sent = &world.aws.invocations()[0];
+    assert_eq!(sent.qualifier.as_deref(), Some("1"));
+    assert_eq!(
+        sent.payload,
+        json!({"f": "demo-fn", "a": "live", "c": "1", "t": "2", "d": "d-PRETRAFFIC1", "e": "prod"})
+    );
+}
+
+#[tokio::test]
+async fn a_variable_without_a_value_fails_only_its_check() {
+    let world = World::new().await;
+    let config = "checks: [ { name: needs-env, http: { url: '{{env.NOT_SET}}/x' } }, { name: fine, invoke: {} } ]";
+    let mut hook = world.hook(config).await;
+    let out = response(
+        hook.invoke(event("pre-traffic.json"), Duration::from_secs(20))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(out["status"], "Failed");
+    assert!(
+        out["checks"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("environment variable NOT_SET is not set"),
+        "{out:#}"
+    );
+    assert_eq!(out["checks"][1]["status"], "passed");
+}
+
+#[tokio::test]
+async fn a_dry_run_check_fails_without_blocking_and_the_summary_says_so() {
+    let world = World::new().await;
+    world.http.route("/flaky", Route::new(500, json!({})));
+    let config = "checks: [ { name: flaky, dry_run: true, http: { url: '{{env.HTTP}}/flaky' } }, { name: smoke, invoke: {} } ]";
+    let mut hook = world.hook(config).await;
+    let out = response(
+        hook.invoke(event("pre-traffic.json"), Duration::from_secs(20))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(out["status"], "Succeeded");
+    assert!(
+        out["reason"]
+            .as_str()
+            .unwrap()
+            .contains("1 dry-run checks failed without blocking"),
+        "{out:#}"
+    );
+    let flaky = &hook.records("check")[0];
+    assert_eq!(
+        (flaky["status"].as_str(), flaky["dry_run"].as_bool()),
+        (Some("failed"), Some(true))
+    );
+    assert_eq!(world.statuses(), ["Succeeded"]);
+}
+
+#[tokio::test]
+async fn http_checks_can_sign_with_sigv4_for_iam_authorised_function_urls() {
+    let world = World::new().await;
+    world
+        .http
+        .route("/iam", Route::new(200, json!({"ok": true})));
+    let config =
+        "checks: [ { name: url, http: { url: '{{env.HTTP}}/iam', sigv4: { service: lambda } } } ]";
+    let mut hook = world.hook(config).await;
+    let out = response(
+        hook.invoke(event("pre-traffic.json"), Duration::from_secs(20))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(out["status"], "Succeeded", "{out:#}");
+    let headers = world.http.last_headers("/iam");
+    let get = |name: &str| {
+        headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    let auth = get("authorization");
+    assert!(
+        auth.starts_with("AWS4-HMAC-SHA256 Credential=testkit/"),
+        "{auth}"
+    );
+    assert!(
+        auth.contains("/us-east-1/lambda/aws4_request")
+            && auth.contains("SignedHeaders=")
+            && auth.contains("Signature="),
+        "{auth}"
+    );
+    assert!(auth.contains("host"), "the host header is signed: {auth}");
+    assert_eq!(
+        get("x-amz-date").len(),
+        16,
+        "x-amz-date: {}",
+        get("x-amz-date")
+    );
+    let signature = auth.rsplit("Signature=").next().unwrap();
+    assert!(
+        hook.logs().iter().all(|l| !l.contains(signature)),
+        "signatures are never logged"
+    );
+}

@@ -25,6 +25,19 @@ pub struct HttpRequest {
     pub body: Option<Vec<u8>>,
     /// Give up after this long.
     pub timeout: Duration,
+    /// Sign with AWS Signature Version 4 (IAM-authorised function URLs, API Gateway).
+    pub sigv4: Option<SigV4>,
+}
+
+/// What SigV4 signing needs besides credentials.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SigV4 {
+    /// The signing name: `lambda` for function URLs, `execute-api` for API Gateway.
+    pub service: String,
+    /// The region; default: the SDK's (`AWS_REGION`).
+    #[serde(default)]
+    pub region: Option<String>,
 }
 
 /// What came back.
@@ -162,6 +175,8 @@ pub(crate) struct HttpSpec {
     /// A string is sent as it is; anything else as JSON.
     #[serde(default)]
     pub body: Option<Value>,
+    #[serde(default)]
+    pub sigv4: Option<SigV4>,
 }
 
 fn check_url(url: &str) -> Result<(), String> {
@@ -249,6 +264,7 @@ pub(crate) fn request_from_spec(
         headers,
         body,
         timeout: timing.timeout,
+        sigv4: spec.sigv4,
     })
 }
 
