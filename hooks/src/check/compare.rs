@@ -4,7 +4,7 @@
 //! Measurement: `{differences, difference_count, payloads, latency_ms}` where each difference is
 //! `{payload, pointer, current, target}` (at most [`MAX_DIFFERENCES`], in document
 //! order) and `difference_count` counts them all. Function errors are compared too, at the
-//! pointer `(function_error)`. Default expect: `difference_count == \`0\``.
+//! pointer `(function_error)`. Default expect: `` difference_count == `0` ``.
 
 use super::invoke::{resolve_function, resolve_qualifier};
 use super::{millis, Check, CheckContext, Effects, LambdaInvoker, MeasureError};

@@ -7,7 +7,7 @@
 //!
 //! Measurement: `{requests, errors, error_rate, rps, latency_ms: {p50, p90, p99, max}}`.
 //! An error is a transport failure, a timeout, or a status outside 2xx/3xx. Default
-//! expect: `errors == \`0\``. The measurement may take `duration` plus the check's
+//! expect: `` errors == `0` ``. The measurement may take `duration` plus the check's
 //! `timeout` (each request's limit).
 
 use super::http::{request_from_spec, HttpSpec};

@@ -4,8 +4,8 @@
 //! window's datapoints the way `stat` does (`Sum`/`SampleCount`: sum; `Average`: mean of
 //! the period values; `Minimum`: min; `Maximum` and percentiles such as `p99`: max, the
 //! conservative choice). With no datapoints `value` is `null`: a comparison with null is
-//! false in JMESPath, so `value <= \`0\`` fails on no data; write
-//! `value == null || value <= \`0\`` where no data means healthy (an `Errors` metric of a
+//! false in JMESPath, so `` value <= `0` `` fails on no data; write
+//! `` value == null || value <= `0` `` where no data means healthy (an `Errors` metric of a
 //! version nobody called yet). `expect` is required.
 
 use super::{Check, CheckContext, Effects, MeasureError};
