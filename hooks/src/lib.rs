@@ -27,6 +27,7 @@ pub mod duration;
 pub mod event;
 pub mod expect;
 pub mod hook;
+pub mod lambda;
 pub mod report;
 pub mod summary;
 pub mod template;

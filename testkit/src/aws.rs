@@ -111,6 +111,9 @@ pub struct VersionBehaviour {
     /// Wait this long before answering.
     #[serde(default)]
     pub delay_ms: u64,
+    /// Fields of `GetFunctionConfiguration` (`Timeout`, `Architectures`, ...) over the defaults.
+    #[serde(default)]
+    pub configuration: Value,
 }
 
 /// A function with versions and aliases.
@@ -276,6 +279,10 @@ impl FakeAws {
         axum::Router::new()
             .route("/", post(codedeploy))
             .route("/2015-03-31/functions/{name}/invocations", post(invoke))
+            .route(
+                "/2015-03-31/functions/{name}/configuration",
+                get(configuration),
+            )
             .route("/_testkit/calls", get(recorded))
             .with_state(self.clone())
     }
@@ -541,6 +548,44 @@ async fn invoke(
         resp.headers_mut().insert("x-amz-function-error", err);
     }
     resp
+}
+
+async fn configuration(
+    State(fake): State<FakeAws>,
+    Path(name): Path<String>,
+    Query(q): Query<InvokeQuery>,
+) -> Response {
+    let qualifier = q.qualifier.unwrap_or_else(|| "$LATEST".to_owned());
+    let found = {
+        let inner = fake.lock();
+        inner.functions.get(&name).and_then(|f| {
+            let version = f
+                .aliases
+                .get(&qualifier)
+                .cloned()
+                .unwrap_or(qualifier.clone());
+            f.versions
+                .get(&version)
+                .map(|b| (version, b.configuration.clone()))
+        })
+    };
+    let Some((version, overrides)) = found else {
+        let mut resp = (StatusCode::NOT_FOUND, axum::Json(json!({ "Type": "User", "message": format!("Function not found: {name}:{qualifier}") })))
+            .into_response();
+        resp.headers_mut().insert(
+            "x-amzn-errortype",
+            HeaderValue::from_static("ResourceNotFoundException"),
+        );
+        return resp;
+    };
+    let mut config = json!({
+        "FunctionName": name, "Version": version, "Runtime": "provided.al2023", "MemorySize": 128,
+        "Timeout": 3, "Architectures": ["arm64"], "State": "Active", "Handler": "bootstrap",
+    });
+    if let (Some(base), Value::Object(over)) = (config.as_object_mut(), overrides) {
+        base.extend(over);
+    }
+    axum::Json(config).into_response()
 }
 
 async fn recorded(State(fake): State<FakeAws>) -> Response {

@@ -1,0 +1,63 @@
+//! Lambda mode: JSON logs, the config and SDK clients loaded once, then serve events.
+//!
+//! `traffic-hook` calls [`serve`] as it is; a hook binary with checks of its own passes
+//! a closure that adds them (see `examples/custom-check`).
+
+use crate::config::{source, ConfigSource};
+use crate::hook::{Hook, HookError};
+use aws_config::SdkConfig;
+use lambda_runtime::{service_fn, LambdaEvent};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use tracing_subscriber::EnvFilter;
+
+/// JSON logs, one object per line, fit for CloudWatch Logs Insights; `RUST_LOG`
+/// overrides the default level `info`.
+pub fn init_logs() {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .json()
+        .flatten_event(true)
+        .with_current_span(false)
+        .with_span_list(false)
+        .with_ansi(false)
+        .with_env_filter(filter)
+        .init();
+}
+
+/// Loads the config and SDK clients once, lets `customize` add checks, and serves
+/// lifecycle events until the runtime stops. A bad config does not stop the runtime:
+/// every event is then answered with `Failed` and the config error.
+pub async fn serve<F>(
+    env: BTreeMap<String, String>,
+    customize: F,
+) -> Result<(), lambda_runtime::Error>
+where
+    F: FnOnce(Hook, &SdkConfig) -> Hook,
+{
+    let sdk = crate::aws::sdk_config().await;
+    let ssm = crate::aws::Ssm(aws_sdk_ssm::Client::new(&sdk));
+    let config = match ConfigSource::from_env(|k| env.get(k).cloned()) {
+        Some(src) => {
+            tracing::info!(source = %src.describe(), "loading config");
+            src.load(Some(&ssm)).await
+        }
+        None => Err(source::missing()),
+    };
+    if let Err(e) = &config {
+        tracing::error!(error = %e, "config invalid: every event will be reported Failed");
+    }
+    let hook = crate::aws::hook(&sdk, config)?
+        .with_own_function(env.get("AWS_LAMBDA_FUNCTION_NAME").cloned())
+        .with_env(env);
+    let hook = Arc::new(customize(hook, &sdk));
+    lambda_runtime::run(service_fn(move |ev: LambdaEvent<Value>| {
+        let hook = hook.clone();
+        async move {
+            let verdict = hook.handle(&ev.payload, ev.context.deadline()).await?;
+            Ok::<Value, HookError>(verdict.response())
+        }
+    }))
+    .await
+}
