@@ -10,20 +10,28 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 # One feature set for every build, so demo, tests and cargo-lambda share target/.
 CARGO_BUILD := cargo build --workspace --bins --quiet
 
-.PHONY: demo test lint unit invoke venv clean help
+LOGS := target/test-logs
+LAMBDAS := traffic-hook demo-function
+
+.PHONY: demo test lint unit validate invoke invoke-check build deploy venv clean help
 
 help:
 	@echo "make demo     two deployment verifications against local fakes (no AWS account)"
 	@echo "make test     fmt check, clippy -D warnings, docs, all tests, cargo-lambda invoke"
 	@echo "make lint     fmt check, clippy -D warnings, cargo doc -D warnings"
 	@echo "make invoke   cargo lambda watch + cargo lambda invoke against the fakes"
+	@echo "make validate cfn-lint on template.yaml and the aws-sam-translator test"
+	@echo "make build    cargo lambda build --release --arm64: zips for the hook and the demo function"
+	@echo "make deploy   sam build + sam deploy --guided (needs the SAM CLI and an AWS account)"
 	@echo "make venv     Python tools (cargo-lambda, boto3, moto, cfn-lint, SAM translator) into .venv"
 
 demo:
 	$(CARGO_BUILD)
 	target/debug/demo target/debug/traffic-hook
 
-test: venv lint unit invoke-check
+# Each step logs to $(LOGS); the last line of `make test` counts every test that ran.
+test: venv lint unit validate invoke-check
+	@bash scripts/test-summary.sh $(LOGS)/unit.log $(LOGS)/validate.log
 
 lint:
 	cargo fmt --all -- --check
@@ -31,13 +39,32 @@ lint:
 	RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
 
 unit: venv
-	cargo test --workspace
+	@mkdir -p $(LOGS)
+	cargo test --workspace 2>&1 | tee $(LOGS)/unit.log
+
+validate: venv
+	@mkdir -p $(LOGS)
+	$(CARGO_BUILD)
+	cfn-lint template.yaml
+	$(PY) tests/sam_template.py 2>&1 | tee $(LOGS)/validate.log
 
 invoke: venv
 	bash scripts/invoke.sh
 
 invoke-check: venv
 	bash scripts/invoke.sh --check
+
+build: venv
+	rustup target add aarch64-unknown-linux-gnu
+	cargo lambda build --release --arm64 --output-format zip $(addprefix --bin ,$(LAMBDAS))
+	$(PY) scripts/check-build.py $(LAMBDAS)
+
+# Not run here (no AWS account). The SAM CLI builds the Rust functions with cargo-lambda
+# (BuildMethod: rust-cargolambda, a beta feature), then deploys with a guided prompt.
+deploy:
+	@command -v sam >/dev/null || { echo "the SAM CLI is missing: pip install aws-sam-cli (see docs/deploying.md)"; exit 2; }
+	sam build --beta-features
+	sam deploy --guided --capabilities CAPABILITY_IAM
 
 venv: $(STAMP)
 
