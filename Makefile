@@ -13,7 +13,7 @@ CARGO_BUILD := cargo build --workspace --bins --quiet
 LOGS := target/test-logs
 LAMBDAS := traffic-hook demo-function
 
-.PHONY: demo test lint unit validate invoke invoke-check build deploy venv clean help
+.PHONY: demo test lint unit validate invoke invoke-check build deploy bench venv clean help
 
 help:
 	@echo "make demo     two deployment verifications against local fakes (no AWS account)"
@@ -23,6 +23,7 @@ help:
 	@echo "make validate cfn-lint on template.yaml and the aws-sam-translator test"
 	@echo "make build    cargo lambda build --release --arm64: zips for the hook and the demo function"
 	@echo "make deploy   sam build + sam deploy --guided (needs the SAM CLI and an AWS account)"
+	@echo "make bench    cold start, overhead and load accuracy of the release hook (docs/performance.md)"
 	@echo "make venv     Python tools (cargo-lambda, boto3, moto, cfn-lint, SAM translator) into .venv"
 
 demo:
@@ -65,6 +66,10 @@ deploy:
 	@command -v sam >/dev/null || { echo "the SAM CLI is missing: pip install aws-sam-cli (see docs/deploying.md)"; exit 2; }
 	sam build --beta-features
 	sam deploy --guided --capabilities CAPABILITY_IAM
+
+bench:
+	cargo build --release --workspace --bins --quiet
+	target/release/bench target/release/traffic-hook 10
 
 venv: $(STAMP)
 
