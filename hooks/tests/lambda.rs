@@ -60,6 +60,11 @@ impl World {
     }
 }
 
+/// Sends the PreTraffic fixture event with 20 s to go and returns the hook's response.
+async fn pre_traffic(hook: &mut RuntimeHost) -> Value {
+    pre_traffic(&mut hook).await
+}
+
 fn response(outcome: Outcome) -> Value {
     match outcome {
         Outcome::Response(v) => v,
@@ -81,11 +86,7 @@ checks:
 async fn reports_succeeded_when_every_check_passes() {
     let world = World::new().await;
     let mut hook = world.hook(SMOKE).await;
-    let out = response(
-        hook.invoke(event("pre-traffic.json"), Duration::from_secs(20))
-            .await
-            .unwrap(),
-    );
+    let out = pre_traffic(&mut hook).await;
     assert_eq!(out["status"], "Succeeded", "{out:#}");
     assert_eq!(world.statuses(), ["Succeeded"]);
     let inv = world.aws.invocations();
@@ -136,11 +137,7 @@ async fn reports_failed_when_http_answers_5xx() {
     let mut hook = world
         .hook("checks: [ { name: health, http: { url: '{{env.HTTP}}/live/health' } } ]")
         .await;
-    let out = response(
-        hook.invoke(event("pre-traffic.json"), Duration::from_secs(20))
-            .await
-            .unwrap(),
-    );
+    let out = pre_traffic(&mut hook).await;
     assert_eq!(out["status"], "Failed");
     assert!(out["reason"].as_str().unwrap().contains("503"), "{out:#}");
     assert_eq!(world.statuses(), ["Failed"]);
@@ -196,11 +193,7 @@ async fn retries_a_throttled_report_and_a_5xx_report_until_accepted_once() {
         1,
     );
     let mut hook = world.hook(SMOKE).await;
-    let out = response(
-        hook.invoke(event("pre-traffic.json"), Duration::from_secs(20))
-            .await
-            .unwrap(),
-    );
+    let out = pre_traffic(&mut hook).await;
     assert_eq!(out["status"], "Succeeded");
     let puts = world.aws.calls_of("PutLifecycleEventHookExecutionStatus");
     assert_eq!(
@@ -223,11 +216,7 @@ async fn already_completed_counts_as_reported() {
         1,
     );
     let mut hook = world.hook(SMOKE).await;
-    let out = response(
-        hook.invoke(event("pre-traffic.json"), Duration::from_secs(20))
-            .await
-            .unwrap(),
-    );
+    let out = pre_traffic(&mut hook).await;
     assert!(
         out["report"]
             .as_str()
@@ -264,11 +253,7 @@ async fn malformed_event_is_an_invocation_error_and_the_next_event_succeeds() {
         "{err:#}"
     );
     assert!(world.aws.reports().is_empty());
-    let out = response(
-        hook.invoke(event("pre-traffic.json"), Duration::from_secs(20))
-            .await
-            .unwrap(),
-    );
+    let out = pre_traffic(&mut hook).await;
     assert_eq!(out["status"], "Succeeded");
     assert_eq!(world.statuses(), ["Succeeded"]);
 }
@@ -280,11 +265,7 @@ async fn invalid_config_reports_failed_within_a_second() {
         .hook("checks: [ { name: x, http: { url: 'nope' }, timeout: soon } ]")
         .await;
     let started = Instant::now();
-    let out = response(
-        hook.invoke(event("pre-traffic.json"), Duration::from_secs(20))
-            .await
-            .unwrap(),
-    );
+    let out = pre_traffic(&mut hook).await;
     let took = started.elapsed();
     assert_eq!(out["status"], "Failed");
     let reason = out["reason"].as_str().unwrap();
@@ -315,11 +296,7 @@ checks:
 "#;
     let mut hook = world.hook(config).await;
     let started = Instant::now();
-    let out = response(
-        hook.invoke(event("pre-traffic.json"), Duration::from_secs(20))
-            .await
-            .unwrap(),
-    );
+    let out = pre_traffic(&mut hook).await;
     let took = started.elapsed();
     assert_eq!(out["status"], "Succeeded");
     assert_eq!(world.http.hits("/slow"), 3);
@@ -343,11 +320,7 @@ checks:
 async fn count_three_gives_three_measurements_and_one_report() {
     let world = World::new().await;
     let mut hook = world.hook("checks: [ { name: health, http: { url: '{{env.HTTP}}/live/health' }, count: 3, interval: 100ms } ]").await;
-    let out = response(
-        hook.invoke(event("pre-traffic.json"), Duration::from_secs(20))
-            .await
-            .unwrap(),
-    );
+    let out = pre_traffic(&mut hook).await;
     assert_eq!(out["status"], "Succeeded");
     assert_eq!(world.http.hits("/live/health"), 3);
     assert_eq!(hook.records("check")[0]["passed"], 3);
@@ -369,11 +342,7 @@ checks:
   - { name: post-health, phase: post, http: { url: "{{env.HTTP}}/live/health" } }
 "#;
     let mut hook = world.hook(config).await;
-    let out = response(
-        hook.invoke(event("pre-traffic.json"), Duration::from_secs(20))
-            .await
-            .unwrap(),
-    );
+    let out = pre_traffic(&mut hook).await;
     assert_eq!(out["status"], "Succeeded");
     assert_eq!(world.http.hits("/live/health"), 0);
     assert_eq!(out["checks"][1]["status"], "skipped");
@@ -430,11 +399,7 @@ async fn a_failed_target_lookup_falls_back_and_says_so() {
         .aws
         .fail_next(Some("ListDeploymentTargets"), Fault::ServerError, 5);
     let mut hook = world.hook("checks: [ { name: smoke, invoke: {} } ]").await;
-    let out = response(
-        hook.invoke(event("pre-traffic.json"), Duration::from_secs(20))
-            .await
-            .unwrap(),
-    );
+    let out = pre_traffic(&mut hook).await;
     assert_eq!(
         out["status"], "Succeeded",
         "the AppSpec still names the versions: {out:#}"
@@ -491,11 +456,7 @@ async fn header_values_never_reach_the_logs() {
         .route("/secret", Route::new(500, json!({"ok": false})));
     let config = "checks: [ { name: s, http: { url: '{{env.HTTP}}/secret', headers: { Authorization: 'Bearer sekrit-token-123' } } } ]";
     let mut hook = world.hook(config).await;
-    let out = response(
-        hook.invoke(event("pre-traffic.json"), Duration::from_secs(20))
-            .await
-            .unwrap(),
-    );
+    let out = pre_traffic(&mut hook).await;
     assert_eq!(out["status"], "Failed");
     let sent = world.http.last_headers("/secret");
     assert!(
@@ -516,11 +477,7 @@ async fn compare_passes_when_target_and_current_answer_alike() {
     let mut hook = world
         .hook("checks: [ { name: same, compare: { payloads: [ {path: /a}, {path: /b} ] } } ]")
         .await;
-    let out = response(
-        hook.invoke(event("pre-traffic.json"), Duration::from_secs(20))
-            .await
-            .unwrap(),
-    );
+    let out = pre_traffic(&mut hook).await;
     assert_eq!(out["status"], "Succeeded", "{out:#}");
     let versions: Vec<Option<String>> = world
         .aws
@@ -622,11 +579,7 @@ checks:
         ("STAGE", "prod"),
     ];
     let mut hook = RuntimeHost::start(Path::new(BIN), &env).await.unwrap();
-    let out = response(
-        hook.invoke(event("pre-traffic.json"), Duration::from_secs(20))
-            .await
-            .unwrap(),
-    );
+    let out = pre_traffic(&mut hook).await;
     assert_eq!(out["status"], "Succeeded", "{out:#}");
     let sent = &world.aws.invocations()[0];
     assert_eq!(sent.qualifier.as_deref(), Some("1"));
@@ -641,11 +594,7 @@ async fn a_variable_without_a_value_fails_only_its_check() {
     let world = World::new().await;
     let config = "checks: [ { name: needs-env, http: { url: '{{env.NOT_SET}}/x' } }, { name: fine, invoke: {} } ]";
     let mut hook = world.hook(config).await;
-    let out = response(
-        hook.invoke(event("pre-traffic.json"), Duration::from_secs(20))
-            .await
-            .unwrap(),
-    );
+    let out = pre_traffic(&mut hook).await;
     assert_eq!(out["status"], "Failed");
     assert!(
         out["checks"][0]["reason"]
@@ -663,11 +612,7 @@ async fn a_dry_run_check_fails_without_blocking_and_the_summary_says_so() {
     world.http.route("/flaky", Route::new(500, json!({})));
     let config = "checks: [ { name: flaky, dry_run: true, http: { url: '{{env.HTTP}}/flaky' } }, { name: smoke, invoke: {} } ]";
     let mut hook = world.hook(config).await;
-    let out = response(
-        hook.invoke(event("pre-traffic.json"), Duration::from_secs(20))
-            .await
-            .unwrap(),
-    );
+    let out = pre_traffic(&mut hook).await;
     assert_eq!(out["status"], "Succeeded");
     assert!(
         out["reason"]
@@ -693,11 +638,7 @@ async fn http_checks_can_sign_with_sigv4_for_iam_authorised_function_urls() {
     let config =
         "checks: [ { name: url, http: { url: '{{env.HTTP}}/iam', sigv4: { service: lambda } } } ]";
     let mut hook = world.hook(config).await;
-    let out = response(
-        hook.invoke(event("pre-traffic.json"), Duration::from_secs(20))
-            .await
-            .unwrap(),
-    );
+    let out = pre_traffic(&mut hook).await;
     assert_eq!(out["status"], "Succeeded", "{out:#}");
     let headers = world.http.last_headers("/iam");
     let get = |name: &str| {

@@ -518,16 +518,10 @@ async fn invoke(
         (version, behaviour)
     };
     let Some(b) = behaviour else {
-        let mut resp = (
-            StatusCode::NOT_FOUND,
-            axum::Json(json!({ "Type": "User", "message": format!("Function not found: {name}:{}", version.unwrap_or_default()) })),
-        )
-            .into_response();
-        resp.headers_mut().insert(
-            "x-amzn-errortype",
-            HeaderValue::from_static("ResourceNotFoundException"),
-        );
-        return resp;
+        return function_not_found(format!(
+            "Function not found: {name}:{}",
+            version.unwrap_or_default()
+        ));
     };
     tokio::time::sleep(Duration::from_millis(b.delay_ms)).await;
     let version = version.unwrap_or_default();
@@ -570,13 +564,7 @@ async fn configuration(
         })
     };
     let Some((version, overrides)) = found else {
-        let mut resp = (StatusCode::NOT_FOUND, axum::Json(json!({ "Type": "User", "message": format!("Function not found: {name}:{qualifier}") })))
-            .into_response();
-        resp.headers_mut().insert(
-            "x-amzn-errortype",
-            HeaderValue::from_static("ResourceNotFoundException"),
-        );
-        return resp;
+        return function_not_found(format!("Function not found: {name}:{qualifier}"));
     };
     let mut config = json!({
         "FunctionName": name, "Version": version, "Runtime": "provided.al2023", "MemorySize": 128,
@@ -586,6 +574,20 @@ async fn configuration(
         base.extend(over);
     }
     axum::Json(config).into_response()
+}
+
+/// Lambda's 404 for an unknown function or qualifier.
+fn function_not_found(message: String) -> Response {
+    let mut resp = (
+        StatusCode::NOT_FOUND,
+        axum::Json(json!({ "Type": "User", "message": message })),
+    )
+        .into_response();
+    resp.headers_mut().insert(
+        "x-amzn-errortype",
+        HeaderValue::from_static("ResourceNotFoundException"),
+    );
+    resp
 }
 
 async fn recorded(State(fake): State<FakeAws>) -> Response {

@@ -219,33 +219,12 @@ fn diff(a: &Value, b: &Value, at: &mut String, found: &mut dyn FnMut(String, Val
                 .collect();
             keys.sort();
             for k in keys {
-                let len = at.len();
-                at.push('/');
-                at.push_str(&escape(k));
-                match (x.get(k), y.get(k)) {
-                    (Some(p), Some(q)) => diff(p, q, at, found),
-                    (p, q) => found(
-                        at.clone(),
-                        p.cloned().unwrap_or(Value::Null),
-                        q.cloned().unwrap_or(Value::Null),
-                    ),
-                }
-                at.truncate(len);
+                diff_child(&escape(k), x.get(k), y.get(k), at, found);
             }
         }
         (Value::Array(x), Value::Array(y)) => {
             for i in 0..x.len().max(y.len()) {
-                let len = at.len();
-                at.push_str(&format!("/{i}"));
-                match (x.get(i), y.get(i)) {
-                    (Some(p), Some(q)) => diff(p, q, at, found),
-                    (p, q) => found(
-                        at.clone(),
-                        p.cloned().unwrap_or(Value::Null),
-                        q.cloned().unwrap_or(Value::Null),
-                    ),
-                }
-                at.truncate(len);
+                diff_child(&i.to_string(), x.get(i), y.get(i), at, found);
             }
         }
         _ if a != b => found(
@@ -259,6 +238,28 @@ fn diff(a: &Value, b: &Value, at: &mut String, found: &mut dyn FnMut(String, Val
         ),
         _ => {}
     }
+}
+
+/// Compares one member (`segment` below `at`) present on either side.
+fn diff_child(
+    segment: &str,
+    a: Option<&Value>,
+    b: Option<&Value>,
+    at: &mut String,
+    found: &mut dyn FnMut(String, Value, Value),
+) {
+    let len = at.len();
+    at.push('/');
+    at.push_str(segment);
+    match (a, b) {
+        (Some(p), Some(q)) => diff(p, q, at, found),
+        (p, q) => found(
+            at.clone(),
+            p.cloned().unwrap_or(Value::Null),
+            q.cloned().unwrap_or(Value::Null),
+        ),
+    }
+    at.truncate(len);
 }
 
 #[cfg(test)]
