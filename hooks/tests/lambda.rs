@@ -62,7 +62,11 @@ impl World {
 
 /// Sends the PreTraffic fixture event with 20 s to go and returns the hook's response.
 async fn pre_traffic(hook: &mut RuntimeHost) -> Value {
-    pre_traffic(&mut hook).await
+    response(
+        hook.invoke(event("pre-traffic.json"), Duration::from_secs(20))
+            .await
+            .unwrap(),
+    )
 }
 
 fn response(outcome: Outcome) -> Value {
