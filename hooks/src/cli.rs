@@ -125,8 +125,10 @@ pub async fn run(args: RunArgs, env: BTreeMap<String, String>) -> ExitCode {
     let config = match ConfigSource::File(args.config.clone()).load(None).await {
         Ok(c) => c,
         Err(e) => {
+            // The contract: `run` exits 0 when all checks pass and 1 otherwise; an
+            // unusable config is one of the "otherwise" (only `validate` uses 2).
             print_errors(&args.config.display().to_string(), &e);
-            return ExitCode::from(EXIT_INVALID);
+            return ExitCode::FAILURE;
         }
     };
     let sdk = crate::aws::sdk_config_local().await;

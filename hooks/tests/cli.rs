@@ -177,3 +177,14 @@ fn every_recipe_in_examples_configs_is_valid() {
     }
     assert!(seen >= 4, "the recipes are in {dir}");
 }
+
+#[test]
+fn run_with_an_invalid_config_exits_1_and_names_the_errors() {
+    let out = traffic_hook(&["run", "--config", &fixture("invalid.yaml")], &[]);
+    assert_eq!(out.status.code(), Some(1), "run exits 0 or 1, never 2");
+    assert!(
+        text(&out.stderr).contains("checks[2].name: duplicate name `smoke`"),
+        "{}",
+        text(&out.stderr)
+    );
+}
