@@ -23,10 +23,7 @@ struct World {
 
 impl World {
     async fn new() -> Self {
-        let aws = FakeAws::new();
-        let scenario: Value =
-            serde_json::from_str(include_str!("../../testkit/fixtures/scenario.json")).unwrap();
-        aws.load_scenario(&scenario).unwrap();
+        let aws = FakeAws::with_scenario();
         let aws_server = aws.start().await.unwrap();
         let http = FakeHttp::new();
         http.route("/live/health", Route::new(200, json!({"ok": true})));

@@ -7,7 +7,6 @@
 use aws_config::BehaviorVersion;
 use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StateValue};
 use aws_sdk_ssm::types::ParameterType;
-use serde_json::Value;
 use std::path::Path;
 use std::process::Output;
 use std::time::{Duration, SystemTime};
@@ -218,12 +217,7 @@ async fn the_hook_reads_its_config_from_an_ssm_securestring() {
         "decrypted"
     );
 
-    let fake = FakeAws::new();
-    fake.load_scenario(
-        &serde_json::from_str::<Value>(include_str!("../../testkit/fixtures/scenario.json"))
-            .unwrap(),
-    )
-    .unwrap();
+    let fake = FakeAws::with_scenario();
     let aws = fake.start().await.unwrap();
     let mut hook = hook_with_ssm_config(&moto, &aws.url(), "/traffic-hooks/demo").await;
     let out = hook
@@ -244,12 +238,7 @@ async fn the_hook_reads_its_config_from_an_ssm_securestring() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_missing_ssm_parameter_is_a_config_error_reported_as_failed() {
     let moto = Moto::start().await.unwrap();
-    let fake = FakeAws::new();
-    fake.load_scenario(
-        &serde_json::from_str::<Value>(include_str!("../../testkit/fixtures/scenario.json"))
-            .unwrap(),
-    )
-    .unwrap();
+    let fake = FakeAws::with_scenario();
     let aws = fake.start().await.unwrap();
     let mut hook = hook_with_ssm_config(&moto, &aws.url(), "/traffic-hooks/missing").await;
     let out = hook

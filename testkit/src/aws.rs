@@ -209,6 +209,15 @@ impl FakeAws {
         Self::default()
     }
 
+    /// A fake loaded with the default [`crate::scenario`].
+    pub fn with_scenario() -> Self {
+        let fake = Self::new();
+        if let Err(e) = fake.load_scenario(&crate::scenario()) {
+            panic!("testkit/fixtures/scenario.json: {e}");
+        }
+        fake
+    }
+
     /// Loads deployments and functions from a scenario JSON document.
     pub fn load_scenario(&self, scenario: &Value) -> Result<&Self, String> {
         let s: Scenario =

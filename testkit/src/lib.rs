@@ -32,6 +32,16 @@ pub fn testkit_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The default scenario, `testkit/fixtures/scenario.json`: `demo-fn` (versions 1 and 2
+/// healthy, 3 throwing), `echo-fn`, and a deployment of each kind. Panics with the path
+/// when the file is unreadable: it is a fixture of this crate.
+pub fn scenario() -> serde_json::Value {
+    let path = testkit_dir().join("fixtures/scenario.json");
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("parsing {}: {e}", path.display()))
+}
+
 /// Reads `testkit/events/<name>` as JSON.
 pub fn event(name: &str) -> serde_json::Value {
     let path = testkit_dir().join("events").join(name);

@@ -19,10 +19,7 @@ fn python() -> PathBuf {
 
 #[tokio::test]
 async fn boto3_accepts_the_fakes() {
-    let aws = FakeAws::new();
-    let scenario = std::fs::read_to_string(testkit_dir().join("fixtures/scenario.json")).unwrap();
-    aws.load_scenario(&serde_json::from_str(&scenario).unwrap())
-        .unwrap();
+    let aws = FakeAws::with_scenario();
     let server = aws.start().await.unwrap();
     let script = testkit_dir().join("tests/conformance.py");
     let url = server.url();

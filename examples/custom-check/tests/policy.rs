@@ -27,8 +27,7 @@ fn the_policy_compiles_and_runs_before_traffic() {
 
 fn scenario(version_config: Value) -> FakeAws {
     let fake = FakeAws::new();
-    let mut scenario: Value =
-        serde_json::from_str(include_str!("../../../testkit/fixtures/scenario.json")).unwrap();
+    let mut scenario = traffic_hooks_testkit::scenario();
     scenario["functions"]["demo-fn"]["versions"]["2"]["configuration"] = version_config;
     fake.load_scenario(&scenario).unwrap();
     fake

@@ -9,11 +9,11 @@
 //!
 //! Usage: `bench PATH/TO/release/traffic-hook [ROUNDS]`.
 
-use serde_json::{json, Value};
+use serde_json::json;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
-use traffic_hooks_testkit::{testkit_dir, FakeAws, FakeHttp, Outcome, Route, RuntimeHost};
+use traffic_hooks_testkit::{FakeAws, FakeHttp, Outcome, Route, RuntimeHost};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -42,13 +42,7 @@ async fn bench() -> Result<(), String> {
         .map(|r| r.parse().map_err(|e| format!("ROUNDS: {e}")))
         .transpose()?
         .unwrap_or(10);
-    let scenario: Value = serde_json::from_str(
-        &std::fs::read_to_string(testkit_dir().join("fixtures/scenario.json"))
-            .map_err(|e| e.to_string())?,
-    )
-    .map_err(|e| e.to_string())?;
-    let aws = FakeAws::new();
-    aws.load_scenario(&scenario)?;
+    let aws = FakeAws::with_scenario();
     let aws_server = aws.start().await.map_err(|e| e.to_string())?;
     let http = FakeHttp::new();
     http.route("/ok", Route::new(200, json!({ "ok": true })));

@@ -33,11 +33,8 @@ async fn demo() -> Result<bool, String> {
     let read = |rel: &str| {
         std::fs::read_to_string(testkit_dir().join(rel)).map_err(|e| format!("{rel}: {e}"))
     };
-    let scenario: Value =
-        serde_json::from_str(&read("fixtures/scenario.json")?).map_err(|e| e.to_string())?;
     let config = read("fixtures/demo-config.yaml")?;
-    let aws = FakeAws::new();
-    aws.load_scenario(&scenario)?;
+    let aws = FakeAws::with_scenario();
     let aws_server = aws.start().await.map_err(|e| e.to_string())?;
     let http = FakeHttp::new();
     http.route("/live/health", Route::new(200, json!({ "ok": true })));
