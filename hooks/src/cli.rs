@@ -152,10 +152,12 @@ pub async fn run(args: RunArgs, env: BTreeMap<String, String>) -> ExitCode {
         )
         .await;
     print!("{}", verdict.table());
-    if verdict.succeeded() {
-        ExitCode::SUCCESS
-    } else {
+    // A terminal run reports nothing, so a global `dry_run` does not soften its exit
+    // code: 0 only when no check blocks. Per-check dry runs still never block.
+    if verdict.checks.iter().any(|c| c.blocks()) {
         ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
     }
 }
 

@@ -85,6 +85,9 @@ pub struct Config {
     pub checks: Vec<CheckConfig>,
 }
 
+/// The least `report_reserve` a config may set.
+pub const MIN_REPORT_RESERVE: Duration = Duration::from_secs(1);
+
 /// The `report_reserve` when the config does not set one (or cannot be read).
 pub const DEFAULT_REPORT_RESERVE: Duration = Duration::from_secs(5);
 
@@ -128,6 +131,8 @@ pub struct BuildError {
     pub kind: &'static str,
     /// Its phase.
     pub phase: Option<Phase>,
+    /// It cannot fail the deployment, even when it cannot run.
+    pub dry_run: bool,
     /// Why it cannot run.
     pub reason: String,
 }
@@ -225,9 +230,23 @@ pub(crate) fn de<T: DeserializeOwned>(v: &Value, base: &str) -> Result<T, FieldE
         };
         FieldError {
             path,
-            message: e.into_inner().to_string(),
+            message: without_value(&e.into_inner().to_string()),
         }
     })
+}
+
+/// serde's "invalid type: string \"s3cr3t\", expected ..." quotes the value it refused;
+/// a config from an SSM SecureString may hold secrets, so keep the type and drop the value.
+fn without_value(message: &str) -> String {
+    for prefix in ["invalid type: ", "invalid value: "] {
+        if let Some(rest) = message.strip_prefix(prefix) {
+            if let Some((found, expected)) = rest.split_once(", expected") {
+                let kind = found.split(['`', '"']).next().unwrap_or(found).trim();
+                return format!("{prefix}{kind}, expected{expected}");
+            }
+        }
+    }
+    message.to_owned()
 }
 
 /// A string, or a number read as its text (`target_version: 2`).
@@ -284,6 +303,12 @@ impl Config {
         errs.unknown_keys(top, "", &[&TOP_KEYS]);
         let mut config = Config::default();
         if let Some(d) = errs.duration(top.get("report_reserve"), "report_reserve") {
+            if d < MIN_REPORT_RESERVE {
+                errs.push(
+                    "report_reserve",
+                    "must be at least 1s: reporting (and retrying the report) needs time",
+                );
+            }
             config.report_reserve = d;
         }
         if let Some(v) = top.get("dry_run") {
@@ -366,6 +391,7 @@ impl Config {
                         name: c.name.clone(),
                         kind: c.kind,
                         phase: c.phase,
+                        dry_run: c.dry_run,
                         reason,
                     })
             })

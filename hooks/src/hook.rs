@@ -6,7 +6,7 @@
 
 use crate::check::{records_snapshot, run_check, CheckSpec, Effects, Records};
 use crate::clock::{Clock, SystemClock};
-use crate::config::{Config, ConfigError, DEFAULT_REPORT_RESERVE};
+use crate::config::{Config, ConfigError, DEFAULT_REPORT_RESERVE, MIN_REPORT_RESERVE};
 use crate::deployment::{discover, Deployment, DeploymentSource};
 use crate::event::{EventError, HookEvent};
 use crate::report::{self, ReportOutcome, Reporter, Status};
@@ -116,13 +116,11 @@ impl Verifier {
                     } else {
                         CheckStatus::Skipped
                     };
-                    outcomes.push(Some(CheckOutcome::not_run(
-                        &e.name,
-                        e.kind,
-                        e.phase,
-                        status,
-                        format!("cannot run: {}", e.reason),
-                    )));
+                    let reason = format!("cannot run: {}", e.reason);
+                    let mut outcome =
+                        CheckOutcome::not_run(&e.name, e.kind, e.phase, status, reason);
+                    outcome.dry_run = e.dry_run;
+                    outcomes.push(Some(outcome));
                 }
             }
         }
@@ -276,11 +274,14 @@ impl Hook {
             remaining = UNUSABLE_DEADLINE_BUDGET;
         }
         let report_deadline = now + remaining.saturating_sub(RESPONSE_MARGIN);
+        // A config built in code may hold any reserve: never leave reporting less than
+        // MIN_REPORT_RESERVE, or a hanging check could eat the report's time.
         let reserve = self
             .config
             .as_ref()
             .map(|c| c.report_reserve)
-            .unwrap_or(DEFAULT_REPORT_RESERVE);
+            .unwrap_or(DEFAULT_REPORT_RESERVE)
+            .max(MIN_REPORT_RESERVE + RESPONSE_MARGIN);
         let check_deadline = now + remaining.saturating_sub(reserve);
         tracing::info!(deployment_id = %event.deployment_id, remaining_ms = remaining.as_millis() as u64, "lifecycle event received");
         let unknown = Deployment {

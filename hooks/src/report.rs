@@ -83,6 +83,10 @@ impl ReportOutcome {
     }
 }
 
+/// The longest one report attempt may take before it is abandoned and retried: a
+/// stalled connection must not use up the whole reporting budget.
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(3);
+
 /// Backoff before attempt `n + 1`: 100 ms doubling to at most 2 s.
 fn backoff(n: u32) -> Duration {
     Duration::from_millis(100u64.saturating_mul(1 << n.min(5))).min(Duration::from_secs(2))
@@ -99,8 +103,13 @@ pub async fn report(
     let mut attempts = 0;
     loop {
         attempts += 1;
-        let error = match tokio::time::timeout_at(deadline, reporter.put_status(event, status))
-            .await
+        let attempt_started = Instant::now();
+        let attempt_deadline = deadline.min(Instant::now() + ATTEMPT_TIMEOUT);
+        let error = match tokio::time::timeout_at(
+            attempt_deadline,
+            reporter.put_status(event, status),
+        )
+        .await
         {
             Ok(Ok(())) => {
                 tracing::info!(attempts, status = status.as_str(), "status reported");
@@ -115,7 +124,10 @@ pub async fn report(
                 return ReportOutcome::GaveUp { attempts, error };
             }
             Ok(Err(ReportError::Retryable(error))) => error,
-            Err(_) => "the attempt was still running at the deadline".to_owned(),
+            Err(_) => format!(
+                "no answer within {}",
+                crate::duration::format(attempt_deadline - attempt_started)
+            ),
         };
         let wait = backoff(attempts - 1);
         if Instant::now() + wait >= deadline {

@@ -188,3 +188,26 @@ fn run_with_an_invalid_config_exits_1_and_names_the_errors() {
         text(&out.stderr)
     );
 }
+
+#[tokio::test]
+async fn run_exits_1_on_failures_even_under_a_global_dry_run() {
+    let http = FakeHttp::new();
+    http.route("/down", Route::new(503, json!({})));
+    let server = http.start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("checks.yaml");
+    std::fs::write(
+        &config,
+        "dry_run: true\nchecks: [ { name: down, http: { url: '{{env.BASE}}/down' } } ]\n",
+    )
+    .unwrap();
+    let (config, base) = (config.to_str().unwrap().to_owned(), server.url());
+    let out = tokio::task::spawn_blocking(move || {
+        traffic_hook(&["run", "--config", &config], &[("BASE", &base)])
+    })
+    .await
+    .unwrap();
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("dry run, would have failed"), "{stdout}");
+}

@@ -421,3 +421,107 @@ async fn load_measures_requests_and_latency_percentiles() {
     assert_eq!(value["errors"], 0);
     assert!(value["latency_ms"]["p99"].as_f64().is_some(), "{value}");
 }
+
+#[tokio::test]
+async fn a_load_check_may_run_longer_than_its_per_request_timeout() {
+    let config = "checks: [ { name: load, load: { http: { url: 'https://x/' }, rate: 20, duration: 1s }, timeout: 300ms } ]";
+    let v = verdict(config, facts(Some(Phase::Post))).await;
+    assert_eq!(v.status, Status::Succeeded, "{}", v.reason);
+}
+
+#[tokio::test]
+async fn a_dry_run_check_that_cannot_be_built_does_not_block() {
+    let config =
+        "checks: [ { name: needs-env, dry_run: true, http: { url: '{{env.NOT_SET}}/x' } } ]";
+    let v = verdict(config, facts(Some(Phase::Pre))).await;
+    assert_eq!(v.status, Status::Succeeded, "{}", v.reason);
+    assert!(
+        v.checks[0].dry_run
+            && v.checks[0]
+                .reason
+                .as_deref()
+                .unwrap_or_default()
+                .contains("NOT_SET")
+    );
+}
+
+/// Never answers.
+struct Hangs;
+
+#[async_trait]
+impl Check for Hangs {
+    fn kind(&self) -> &'static str {
+        "hangs"
+    }
+    fn default_expect(&self) -> Option<&'static str> {
+        Some("`true`")
+    }
+    async fn measure(&self, _: &CheckContext) -> Result<Value, MeasureError> {
+        std::future::pending().await
+    }
+}
+
+#[tokio::test]
+async fn a_config_built_in_code_with_no_reserve_still_leaves_time_to_report() {
+    let reports = Arc::new(Reports::default());
+    let config = Config {
+        report_reserve: Duration::ZERO,
+        ..Config::default()
+    };
+    let timing = traffic_hooks::Timing {
+        timeout: Duration::from_secs(60),
+        ..traffic_hooks::Timing::default()
+    };
+    let hook = Hook::new(
+        Ok(config),
+        Arc::new(Source(Some(facts(Some(Phase::Pre))))),
+        reports.clone(),
+        effects(),
+    )
+    .with_check(CheckSpec::new("hangs", Hangs).unwrap().with_timing(timing));
+    let started = std::time::Instant::now();
+    let verdict = hook.handle(&event(), deadline(3)).await.unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(verdict.status, Status::Failed);
+    assert_eq!(*reports.0.lock().unwrap(), [Status::Failed]);
+}
+
+/// The first attempt stalls forever; later ones are accepted.
+#[derive(Default)]
+struct StallsOnce(Mutex<u32>);
+
+#[async_trait]
+impl Reporter for StallsOnce {
+    async fn put_status(&self, _: &HookEvent, _: Status) -> Result<(), ReportError> {
+        let first = {
+            let mut n = self.0.lock().unwrap();
+            *n += 1;
+            *n == 1
+        };
+        if first {
+            std::future::pending::<()>().await;
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_stalled_report_attempt_is_abandoned_and_retried() {
+    let reporter = Arc::new(StallsOnce::default());
+    let hook = Hook::new(
+        Config::parse("checks: [ { name: a, invoke: {} } ]"),
+        Arc::new(Source(Some(facts(Some(Phase::Pre))))),
+        reporter.clone(),
+        effects(),
+    );
+    let verdict = hook.handle(&event(), deadline(20)).await.unwrap();
+    assert_eq!(
+        verdict.report.as_deref(),
+        Some("accepted after 2 attempt(s)")
+    );
+    assert_eq!(*reporter.0.lock().unwrap(), 2);
+}

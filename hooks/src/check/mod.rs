@@ -115,7 +115,9 @@ impl MeasureError {
 /// `measure` takes one measurement and returns it as JSON; the runner applies the
 /// timeout, the repetitions and the [`Expect`] conditions. Implementations should not
 /// retry or sleep on their own: `count`, `interval` and the limits do that, and the
-/// runner abandons a measurement at its timeout.
+/// runner abandons a measurement at its timeout. Never block the thread (no
+/// `std::thread::sleep`, no blocking I/O; use `tokio::task::spawn_blocking`): on a
+/// one-vCPU Lambda a blocked thread can keep the deadline timer from firing.
 #[async_trait]
 pub trait Check: Send + Sync + 'static {
     /// A short name for the kind (`invoke`, `http`, ...), shown in summaries.
@@ -321,10 +323,11 @@ pub(crate) async fn run_check(
             measurement: n,
         };
         let began = Instant::now();
-        let result = match tokio::time::timeout(t.timeout, spec.check.measure(&ctx)).await {
+        let limit = spec.check.measurement_timeout(t.timeout);
+        let result = match tokio::time::timeout(limit, spec.check.measure(&ctx)).await {
             Err(_) => MeasurementResult::Error(format!(
                 "timed out after {}",
-                crate::duration::format(t.timeout)
+                crate::duration::format(limit)
             )),
             Ok(Err(e)) => MeasurementResult::Error(e.0),
             Ok(Ok(value)) => match spec.expect.first_unmet(&value) {

@@ -92,6 +92,30 @@ fn empty_and_non_mapping_documents_say_what_is_expected() {
 }
 
 #[test]
+fn type_errors_name_the_type_but_never_quote_the_value() {
+    let errs = errors(
+        "checks: [ { name: a, http: { url: 'https://x', headers: { x-api-key: 12345678 } } } ]",
+    );
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(
+        errs[0].starts_with(
+            "checks[0].http.headers.x-api-key: invalid type: integer, expected a string"
+        ),
+        "{errs:?}"
+    );
+    assert!(!errs[0].contains("12345678"), "{errs:?}");
+}
+
+#[test]
+fn report_reserve_below_one_second_is_refused() {
+    let errs = errors("report_reserve: 200ms\nchecks: [ { name: a, invoke: {} } ]");
+    assert!(
+        errs[0].starts_with("report_reserve: must be at least 1s"),
+        "{errs:?}"
+    );
+}
+
+#[test]
 fn json_configs_work_too() {
     let c = Config::parse(r#"{"checks": [{"name": "a", "invoke": {"qualifier": 7}}]}"#);
     assert!(c.is_ok(), "{c:?}");
