@@ -73,6 +73,16 @@ pub enum PhaseArg {
 /// Exit code of `validate` for an invalid config, and of usage errors.
 pub const EXIT_INVALID: u8 = 2;
 
+/// A file named with `--config` is not `TRAFFIC_HOOK_CONFIG_FILE`: say `--config`.
+fn named_by_flag(mut e: ConfigError) -> ConfigError {
+    for err in &mut e.errors {
+        if err.path == source::ENV_FILE {
+            err.path = "--config".to_owned();
+        }
+    }
+    e
+}
+
 fn print_errors(origin: &str, e: &ConfigError) {
     eprintln!("{origin}: invalid config, {} error(s):", e.errors.len());
     for err in &e.errors {
@@ -82,6 +92,7 @@ fn print_errors(origin: &str, e: &ConfigError) {
 
 /// `traffic-hook validate`.
 pub async fn validate(config: Option<PathBuf>, env: &BTreeMap<String, String>) -> ExitCode {
+    let from_flag = config.is_some();
     let source = match config {
         Some(path) => ConfigSource::File(path),
         None => match ConfigSource::from_env(|k| env.get(k).cloned()) {
@@ -114,6 +125,7 @@ pub async fn validate(config: Option<PathBuf>, env: &BTreeMap<String, String>) -
             ExitCode::SUCCESS
         }
         Err(e) => {
+            let e = if from_flag { named_by_flag(e) } else { e };
             print_errors(&origin, &e);
             ExitCode::from(EXIT_INVALID)
         }
@@ -127,7 +139,7 @@ pub async fn run(args: RunArgs, env: BTreeMap<String, String>) -> ExitCode {
         Err(e) => {
             // The contract: `run` exits 0 when all checks pass and 1 otherwise; an
             // unusable config is one of the "otherwise" (only `validate` uses 2).
-            print_errors(&args.config.display().to_string(), &e);
+            print_errors(&args.config.display().to_string(), &named_by_flag(e));
             return ExitCode::FAILURE;
         }
     };

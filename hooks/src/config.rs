@@ -508,7 +508,7 @@ fn check(item: &Value, path: &str, defaults: Timing, errs: &mut Errors) -> Optio
         }
     };
     for (i, text) in expect.iter().enumerate() {
-        match template::render(text, &Vars::placeholders()) {
+        match template::render(text, &Vars::expect_placeholders()) {
             Err(e) => errs.push(expect_path(i), e),
             Ok(rendered) => {
                 if let Err(e) = Expect::compile(&[rendered]) {

@@ -12,6 +12,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use tracing_subscriber::EnvFilter;
 
+/// The longest the config read (an SSM parameter) may take at start-up.
+pub const CONFIG_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// JSON logs, one object per line, fit for CloudWatch Logs Insights; `RUST_LOG`
 /// overrides the default level `info`.
 pub fn init_logs() {
@@ -41,7 +44,17 @@ where
     let config = match ConfigSource::from_env(|k| env.get(k).cloned()) {
         Some(src) => {
             tracing::info!(source = %src.describe(), "loading config");
-            src.load(Some(&ssm)).await
+            // Bounded: a stalled read must not keep the runtime from answering events.
+            match tokio::time::timeout(CONFIG_READ_TIMEOUT, src.load(Some(&ssm))).await {
+                Ok(loaded) => loaded,
+                Err(_) => Err(crate::config::ConfigError::single(
+                    src.describe(),
+                    format!(
+                        "no answer within {}",
+                        crate::duration::format(CONFIG_READ_TIMEOUT)
+                    ),
+                )),
+            }
         }
         None => Err(source::missing()),
     };

@@ -60,6 +60,15 @@ impl Vars {
         }
     }
 
+    /// Values for validating `expect`: `0` is valid inside JMESPath backticks (a JSON
+    /// number) and quotes alike, where a word would not be.
+    pub fn expect_placeholders() -> Self {
+        Self {
+            placeholder: Some("0".to_owned()),
+            ..Self::default()
+        }
+    }
+
     /// Values that let validation render every known name without a deployment.
     pub fn placeholders() -> Self {
         Self {

@@ -57,6 +57,17 @@ fn validate_names_every_error_with_its_field_path_and_exits_2() {
 }
 
 #[test]
+fn validate_names_the_flag_when_the_file_is_missing() {
+    let out = traffic_hook(&["validate", "--config", "/nonexistent/checks.yaml"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("--config: cannot read /nonexistent/checks.yaml"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
 fn validate_reads_the_config_from_the_environment() {
     let out = traffic_hook(
         &["validate"],

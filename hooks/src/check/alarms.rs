@@ -55,6 +55,13 @@ pub(crate) fn validate(rendered: &Value, path: &str) -> Vec<FieldError> {
                 message: "name the alarms: set `names`, `prefix`, or both".into(),
             }]
         }
+        Ok(s) if s.names.len() > 100 => vec![FieldError {
+            path: format!("{path}.names"),
+            message: format!(
+                "{} names; DescribeAlarms takes at most 100: use `prefix`",
+                s.names.len()
+            ),
+        }],
         Ok(_) => Vec::new(),
     }
 }

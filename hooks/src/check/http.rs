@@ -89,6 +89,8 @@ impl HttpSender for ReqwestSender {
         }
         // Show the chain of causes: "error sending request" alone does not help anyone.
         let describe = |e: reqwest::Error| {
+            // reqwest names the URL in its message; ours names a redacted one already.
+            let e = e.without_url();
             let mut msg = e.to_string();
             let mut source = std::error::Error::source(&e);
             while let Some(s) = source {
@@ -116,6 +118,24 @@ impl HttpSender for ReqwestSender {
             headers,
             body,
         })
+    }
+}
+
+/// A URL fit for messages: no user, password or query string (they may hold tokens).
+pub(crate) fn redacted_url(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut u) => {
+            let had_query = u.query().is_some();
+            let _ = u.set_username("");
+            let _ = u.set_password(None);
+            u.set_query(None);
+            if had_query {
+                format!("{u}?…")
+            } else {
+                u.to_string()
+            }
+        }
+        Err(_) => "(unparsable URL)".to_owned(),
     }
 }
 
@@ -157,7 +177,11 @@ impl Check for HttpCheck {
     async fn measure(&self, _: &CheckContext) -> Result<Value, MeasureError> {
         let started = Instant::now();
         let resp = self.sender.send(self.request.clone()).await.map_err(|e| {
-            MeasureError(format!("{} {}: {e}", self.request.method, self.request.url))
+            MeasureError(format!(
+                "{} {}: {e}",
+                self.request.method,
+                redacted_url(&self.request.url)
+            ))
         })?;
         Ok(measurement(resp, started.elapsed()))
     }
@@ -279,4 +303,18 @@ pub(crate) fn build(
         effects.http.clone(),
         request_from_spec(spec, path, timing)?,
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redacted_url;
+
+    #[test]
+    fn redacted_urls_keep_host_and_path_only() {
+        assert_eq!(
+            redacted_url("https://u:p@api.example.com/v1/q?api_key=s3cret"),
+            "https://api.example.com/v1/q?…"
+        );
+        assert_eq!(redacted_url("http://127.0.0.1:9/x"), "http://127.0.0.1:9/x");
+    }
 }

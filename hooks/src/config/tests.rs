@@ -116,6 +116,25 @@ fn report_reserve_below_one_second_is_refused() {
 }
 
 #[test]
+fn variables_inside_jmespath_literals_validate() {
+    let c = Config::parse("checks: [ { name: a, invoke: {}, expect: \"payload.code == `{{env.CODE}}` && executed_version == '{{target_version}}'\" } ]");
+    assert!(c.is_ok(), "{c:?}");
+}
+
+#[test]
+fn more_than_100_alarm_names_is_an_error() {
+    let names: Vec<String> = (0..101).map(|i| format!("a{i}")).collect();
+    let errs = errors(&format!(
+        "checks: [ {{ name: a, alarms: {{ names: [{}] }} }} ]",
+        names.join(", ")
+    ));
+    assert!(
+        errs[0].starts_with("checks[0].alarms.names: 101 names"),
+        "{errs:?}"
+    );
+}
+
+#[test]
 fn json_configs_work_too() {
     let c = Config::parse(r#"{"checks": [{"name": "a", "invoke": {"qualifier": 7}}]}"#);
     assert!(c.is_ok(), "{c:?}");
