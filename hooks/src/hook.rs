@@ -9,7 +9,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, ConfigError, DEFAULT_REPORT_RESERVE, MIN_REPORT_RESERVE};
 use crate::deployment::{discover, Deployment, DeploymentSource};
 use crate::event::{EventError, HookEvent};
-use crate::report::{self, ReportOutcome, Reporter, Status};
+use crate::report::{self, ReportOutcome, Reporter};
 use crate::summary::{CheckOutcome, CheckStatus, NoProgress, Progress, Verdict};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -329,30 +329,5 @@ impl Hook {
             }),
             _ => Ok(verdict),
         }
-    }
-}
-
-impl Verdict {
-    /// The invocation's response: verdict and one line per check, without measurement
-    /// values (they may be large or hold secrets; the log has the details).
-    pub fn response(&self) -> Value {
-        let checks: Vec<Value> = self
-            .checks
-            .iter()
-            .map(|c| serde_json::json!({ "name": c.name, "status": c.status, "reason": c.reason }))
-            .collect();
-        serde_json::json!({
-            "status": self.status,
-            "reason": self.reason,
-            "report": self.report,
-            "deployment_id": self.deployment.deployment_id,
-            "phase": self.deployment.facts.phase,
-            "checks": checks,
-        })
-    }
-
-    /// Whether the verdict lets the deployment go on.
-    pub fn succeeded(&self) -> bool {
-        self.status == Status::Succeeded
     }
 }

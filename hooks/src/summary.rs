@@ -251,6 +251,24 @@ impl Verdict {
         }
     }
 
+    /// The invocation's response: verdict and one line per check, without measurement
+    /// values (they may be large or hold secrets; the log has the details).
+    pub fn response(&self) -> Value {
+        let checks: Vec<Value> = self
+            .checks
+            .iter()
+            .map(|c| serde_json::json!({ "name": c.name, "status": c.status, "reason": c.reason }))
+            .collect();
+        serde_json::json!({
+            "status": self.status,
+            "reason": self.reason,
+            "report": self.report,
+            "deployment_id": self.deployment.deployment_id,
+            "phase": self.deployment.facts.phase,
+            "checks": checks,
+        })
+    }
+
     /// Logs one JSON line per check and one for the verdict.
     pub fn log(&self) {
         let deployment_id = self.deployment.deployment_id.as_deref().unwrap_or("");
