@@ -38,6 +38,7 @@ lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets --quiet -- -D warnings
 	RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
+	python3 scripts/module-cycles.py hooks/src
 
 unit: venv
 	@mkdir -p $(LOGS)

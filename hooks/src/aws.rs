@@ -2,31 +2,33 @@
 //! Lambda `Invoke` and SSM parameters. One shared [`SdkConfig`] builds every client,
 //! so `AWS_ENDPOINT_URL` / `AWS_ENDPOINT_URL_<SERVICE>` point all of them at fakes.
 
+use crate::check::http::ReqwestSender;
 use crate::check::{
-    AlarmSource, Effects, HttpRequest, HttpResponse, HttpSender, InvokeOutput, LambdaInvoker,
-    MetricQuery, MetricSource, ReqwestSender,
+    AlarmSource, Effects, HttpReply, HttpRequest, HttpSender, InvokeOutput, LambdaInvoker,
+    MetricQuery, MetricSource,
 };
 use crate::config::{Config, ConfigError, ParameterStore};
-use crate::deployment::{DeploymentSource, DiscoveryError, Facts, Phase};
+use crate::deployment::{DeploymentSource, Facts, Phase};
+use crate::error::EffectError;
 use crate::event::HookEvent;
 use crate::hook::Hook;
 use crate::report::{ReportError, Reporter, Status};
 use async_trait::async_trait;
 use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
-use aws_sdk_codedeploy::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_codedeploy::error::SdkError;
 use aws_sdk_codedeploy::types::{LifecycleEventStatus, RevisionLocation};
 use std::sync::Arc;
 
 /// Loads the shared SDK config from the standard chain (env, profile, container, IMDS).
-pub async fn sdk_config() -> SdkConfig {
+pub(crate) async fn sdk_config() -> SdkConfig {
     aws_config::load_defaults(BehaviorVersion::latest()).await
 }
 
 /// Loads the shared SDK config for a terminal run: the region comes from the
 /// environment or the profile only, so a laptop without a region never waits on the
 /// instance metadata service.
-pub async fn sdk_config_local() -> SdkConfig {
+pub(crate) async fn sdk_config_local() -> SdkConfig {
     use aws_config::environment::EnvironmentVariableRegionProvider;
     use aws_config::meta::region::RegionProviderChain;
     use aws_config::profile::ProfileFileRegionProvider;
@@ -40,7 +42,7 @@ pub async fn sdk_config_local() -> SdkConfig {
 
 /// CodeDeploy: discovery reads and the status report.
 #[derive(Debug, Clone)]
-pub struct CodeDeploy {
+pub(crate) struct CodeDeploy {
     reads: aws_sdk_codedeploy::Client,
     /// Reporting retries on its own, bounded by the Lambda deadline: the SDK's retry
     /// would sleep without knowing the deadline.
@@ -49,7 +51,7 @@ pub struct CodeDeploy {
 
 impl CodeDeploy {
     /// Clients from the shared config.
-    pub fn new(sdk: &SdkConfig) -> Self {
+    pub(crate) fn new(sdk: &SdkConfig) -> Self {
         let writes = aws_sdk_codedeploy::config::Builder::from(sdk)
             .retry_config(RetryConfig::disabled())
             .build();
@@ -57,46 +59,6 @@ impl CodeDeploy {
             reads: aws_sdk_codedeploy::Client::new(sdk),
             writes: aws_sdk_codedeploy::Client::from_conf(writes),
         }
-    }
-}
-
-/// A one-line description of an SDK error: the service's code and message, or the
-/// chain of causes for transport errors (the SDK's own Display is terse, its Debug huge).
-pub fn describe<E, R>(e: &SdkError<E, R>) -> String
-where
-    E: std::error::Error + ProvideErrorMetadata + 'static,
-    R: std::fmt::Debug,
-{
-    match e {
-        SdkError::ServiceError(ctx) => {
-            let err = ctx.err();
-            match (err.code(), err.message()) {
-                (Some(code), Some(msg)) => format!("{code}: {msg}"),
-                (Some(code), None) => code.to_owned(),
-                _ => DisplayErrorContext(e).to_string(),
-            }
-        }
-        other => {
-            let mut msg = other.to_string();
-            let mut source = std::error::Error::source(other);
-            while let Some(s) = source {
-                msg.push_str(": ");
-                msg.push_str(&s.to_string());
-                source = s.source();
-            }
-            msg
-        }
-    }
-}
-
-fn sdk_error<E, R>(operation: &'static str, e: SdkError<E, R>) -> DiscoveryError
-where
-    E: std::error::Error + ProvideErrorMetadata + 'static,
-    R: std::fmt::Debug,
-{
-    DiscoveryError {
-        operation,
-        message: describe(&e),
     }
 }
 
@@ -109,17 +71,16 @@ fn revision_text(rev: &RevisionLocation) -> Option<String> {
 
 #[async_trait]
 impl DeploymentSource for CodeDeploy {
-    async fn target_facts(&self, deployment_id: &str) -> Result<Facts, DiscoveryError> {
+    async fn target_facts(&self, deployment_id: &str) -> Result<Facts, EffectError> {
         let list = self
             .reads
             .list_deployment_targets()
             .deployment_id(deployment_id)
             .send()
             .await
-            .map_err(|e| sdk_error("ListDeploymentTargets", e))?;
-        let target_id = list.target_ids().first().ok_or(DiscoveryError {
-            operation: "ListDeploymentTargets",
-            message: "the deployment has no targets".to_owned(),
+            .map_err(|e| EffectError::aws("ListDeploymentTargets", &e))?;
+        let target_id = list.target_ids().first().ok_or_else(|| {
+            EffectError::new("ListDeploymentTargets", "the deployment has no targets")
         })?;
         let out = self
             .reads
@@ -128,13 +89,12 @@ impl DeploymentSource for CodeDeploy {
             .target_id(target_id)
             .send()
             .await
-            .map_err(|e| sdk_error("GetDeploymentTarget", e))?;
+            .map_err(|e| EffectError::aws("GetDeploymentTarget", &e))?;
         let target = out
             .deployment_target()
             .and_then(|t| t.lambda_target())
-            .ok_or(DiscoveryError {
-                operation: "GetDeploymentTarget",
-                message: "the target is not a Lambda target".to_owned(),
+            .ok_or_else(|| {
+                EffectError::new("GetDeploymentTarget", "the target is not a Lambda target")
             })?;
         let info = target.lambda_function_info();
         let own = |s: Option<&str>| s.map(str::to_owned);
@@ -155,22 +115,20 @@ impl DeploymentSource for CodeDeploy {
         })
     }
 
-    async fn appspec(&self, deployment_id: &str) -> Result<String, DiscoveryError> {
+    async fn appspec(&self, deployment_id: &str) -> Result<String, EffectError> {
         let out = self
             .reads
             .get_deployment()
             .deployment_id(deployment_id)
             .send()
             .await
-            .map_err(|e| sdk_error("GetDeployment", e))?;
-        let info = out.deployment_info().ok_or(DiscoveryError {
-            operation: "GetDeployment",
-            message: "no deploymentInfo".into(),
-        })?;
-        let revision = info.revision().ok_or(DiscoveryError {
-            operation: "GetDeployment",
-            message: "no revision".into(),
-        })?;
+            .map_err(|e| EffectError::aws("GetDeployment", &e))?;
+        let info = out
+            .deployment_info()
+            .ok_or_else(|| EffectError::new("GetDeployment", "no deploymentInfo"))?;
+        let revision = info
+            .revision()
+            .ok_or_else(|| EffectError::new("GetDeployment", "no revision"))?;
         if let Some(text) = revision_text(revision) {
             return Ok(text);
         }
@@ -182,13 +140,13 @@ impl DeploymentSource for CodeDeploy {
             .revision(revision.clone())
             .send()
             .await
-            .map_err(|e| sdk_error("GetApplicationRevision", e))?;
-        out.revision()
-            .and_then(revision_text)
-            .ok_or(DiscoveryError {
-                operation: "GetApplicationRevision",
-                message: "the revision has no AppSpec content".into(),
-            })
+            .map_err(|e| EffectError::aws("GetApplicationRevision", &e))?;
+        out.revision().and_then(revision_text).ok_or_else(|| {
+            EffectError::new(
+                "GetApplicationRevision",
+                "the revision has no AppSpec content",
+            )
+        })
     }
 }
 
@@ -209,39 +167,21 @@ impl Reporter for CodeDeploy {
             Ok(_) => return Ok(()),
             Err(e) => e,
         };
-        let message = describe(&err);
-        Err(match &err {
-            SdkError::ServiceError(ctx) => {
-                let http_status = ctx.raw().status().as_u16();
-                let code = ctx.err().code().unwrap_or_default();
-                if ctx.err().is_lifecycle_event_already_completed_exception() {
-                    ReportError::AlreadyCompleted(message)
-                } else if http_status >= 500
-                    || http_status == 429
-                    || matches!(
-                        code,
-                        "ThrottlingException"
-                            | "Throttling"
-                            | "RequestLimitExceeded"
-                            | "TooManyRequestsException"
-                    )
-                {
-                    ReportError::Retryable(message)
-                } else {
-                    ReportError::Fatal(message)
-                }
-            }
-            SdkError::TimeoutError(_)
-            | SdkError::DispatchFailure(_)
-            | SdkError::ResponseError(_) => ReportError::Retryable(message),
-            _ => ReportError::Fatal(message),
+        let e = EffectError::aws("PutLifecycleEventHookExecutionStatus", &err);
+        let already = matches!(&err, SdkError::ServiceError(ctx) if ctx.err().is_lifecycle_event_already_completed_exception());
+        Err(if already {
+            ReportError::AlreadyCompleted(e.message)
+        } else if e.retryable {
+            ReportError::Retryable(e.message)
+        } else {
+            ReportError::Fatal(e.message)
         })
     }
 }
 
 /// Lambda `Invoke`.
 #[derive(Debug, Clone)]
-pub struct Lambda(pub aws_sdk_lambda::Client);
+pub(crate) struct Lambda(pub aws_sdk_lambda::Client);
 
 #[async_trait]
 impl LambdaInvoker for Lambda {
@@ -250,7 +190,7 @@ impl LambdaInvoker for Lambda {
         function: &str,
         qualifier: &str,
         payload: Vec<u8>,
-    ) -> Result<InvokeOutput, String> {
+    ) -> Result<InvokeOutput, EffectError> {
         let out = self
             .0
             .invoke()
@@ -259,7 +199,7 @@ impl LambdaInvoker for Lambda {
             .payload(aws_sdk_lambda::primitives::Blob::new(payload))
             .send()
             .await
-            .map_err(|e| describe(&e))?;
+            .map_err(|e| EffectError::aws("Invoke", &e))?;
         Ok(InvokeOutput {
             payload: out
                 .payload()
@@ -273,11 +213,11 @@ impl LambdaInvoker for Lambda {
 
 /// SSM `GetParameter`, SecureStrings decrypted.
 #[derive(Debug, Clone)]
-pub struct Ssm(pub aws_sdk_ssm::Client);
+pub(crate) struct Ssm(pub aws_sdk_ssm::Client);
 
 #[async_trait]
 impl ParameterStore for Ssm {
-    async fn get(&self, name: &str) -> Result<String, String> {
+    async fn get(&self, name: &str) -> Result<String, EffectError> {
         let out = self
             .0
             .get_parameter()
@@ -285,27 +225,32 @@ impl ParameterStore for Ssm {
             .with_decryption(true)
             .send()
             .await
-            .map_err(|e| describe(&e))?;
+            .map_err(|e| EffectError::aws("GetParameter", &e))?;
         out.parameter()
             .and_then(|p| p.value())
             .map(str::to_owned)
-            .ok_or_else(|| "the parameter has no value".to_owned())
+            .ok_or_else(|| EffectError::new("GetParameter", "the parameter has no value"))
     }
 }
 
 /// The effects of the built-in checks, from the shared config.
-pub fn effects(sdk: &SdkConfig) -> Result<Effects, String> {
+pub(crate) fn effects(sdk: &SdkConfig) -> Result<Effects, EffectError> {
     let cloudwatch = Arc::new(CloudWatch(aws_sdk_cloudwatch::Client::new(sdk)));
     Ok(Effects {
         lambda: Arc::new(Lambda(aws_sdk_lambda::Client::new(sdk))),
         http: Arc::new(SigningSender::new(sdk)?),
         alarms: cloudwatch.clone(),
         metrics: cloudwatch,
+        sdk: Some(sdk.clone()),
+        shared: Default::default(),
     })
 }
 
 /// A hook wired to AWS: CodeDeploy for discovery and reports, the SDK for checks.
-pub fn hook(sdk: &SdkConfig, config: Result<Config, ConfigError>) -> Result<Hook, String> {
+pub(crate) fn hook(
+    sdk: &SdkConfig,
+    config: Result<Config, ConfigError>,
+) -> Result<Hook, EffectError> {
     let codedeploy = Arc::new(CodeDeploy::new(sdk));
     Ok(Hook::new(
         config,
@@ -317,7 +262,7 @@ pub fn hook(sdk: &SdkConfig, config: Result<Config, ConfigError>) -> Result<Hook
 
 /// CloudWatch: alarm states and metric data.
 #[derive(Debug, Clone)]
-pub struct CloudWatch(pub aws_sdk_cloudwatch::Client);
+pub(crate) struct CloudWatch(pub aws_sdk_cloudwatch::Client);
 
 #[async_trait]
 impl AlarmSource for CloudWatch {
@@ -325,7 +270,7 @@ impl AlarmSource for CloudWatch {
         &self,
         names: &[String],
         prefix: Option<&str>,
-    ) -> Result<Vec<(String, String)>, String> {
+    ) -> Result<Vec<(String, String)>, EffectError> {
         use aws_sdk_cloudwatch::types::AlarmType;
         let mut found = Vec::new();
         let mut token = None;
@@ -340,7 +285,7 @@ impl AlarmSource for CloudWatch {
                 .set_next_token(token)
                 .send()
                 .await
-                .map_err(|e| describe(&e))?;
+                .map_err(|e| EffectError::aws("DescribeAlarms", &e))?;
             let state = |s: Option<&aws_sdk_cloudwatch::types::StateValue>| {
                 s.map(|v| v.as_str().to_owned()).unwrap_or_default()
             };
@@ -366,7 +311,7 @@ impl AlarmSource for CloudWatch {
 
 #[async_trait]
 impl MetricSource for CloudWatch {
-    async fn datapoints(&self, q: &MetricQuery) -> Result<Vec<(i64, f64)>, String> {
+    async fn datapoints(&self, q: &MetricQuery) -> Result<Vec<(i64, f64)>, EffectError> {
         use aws_sdk_cloudwatch::primitives::DateTime;
         use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat};
         let dimensions = q
@@ -382,7 +327,7 @@ impl MetricSource for CloudWatch {
         let stat = MetricStat::builder()
             .metric(metric)
             .period(i32::try_from(q.period.as_secs()).unwrap_or(i32::MAX))
-            .stat(&q.stat)
+            .stat(q.stat.to_string())
             .build();
         let query = MetricDataQuery::builder()
             .id("m")
@@ -403,7 +348,7 @@ impl MetricSource for CloudWatch {
                 .set_next_token(token)
                 .send()
                 .await
-                .map_err(|e| describe(&e))?;
+                .map_err(|e| EffectError::aws("GetMetricData", &e))?;
             for r in out.metric_data_results() {
                 points.extend(
                     r.timestamps()
@@ -423,7 +368,7 @@ impl MetricSource for CloudWatch {
 /// HTTP with SigV4 signing for requests that ask for it (`http.sigv4`), using the
 /// shared credentials chain.
 #[derive(Debug, Clone)]
-pub struct SigningSender {
+pub(crate) struct SigningSender {
     inner: ReqwestSender,
     credentials: Option<aws_credential_types::provider::SharedCredentialsProvider>,
     region: Option<String>,
@@ -431,7 +376,7 @@ pub struct SigningSender {
 
 impl SigningSender {
     /// A sender with the SDK config's credentials and region.
-    pub fn new(sdk: &SdkConfig) -> Result<Self, String> {
+    pub(crate) fn new(sdk: &SdkConfig) -> Result<Self, EffectError> {
         Ok(Self {
             inner: ReqwestSender::new()?,
             credentials: sdk.credentials_provider(),
@@ -439,7 +384,13 @@ impl SigningSender {
         })
     }
 
-    async fn sign(&self, req: &mut HttpRequest) -> Result<(), String> {
+    async fn sign(&self, req: &mut HttpRequest) -> Result<(), EffectError> {
+        self.sign_headers(req)
+            .await
+            .map_err(|e| EffectError::new("SigV4", e))
+    }
+
+    async fn sign_headers(&self, req: &mut HttpRequest) -> Result<(), String> {
         use aws_credential_types::provider::ProvideCredentials;
         use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
         let Some(sigv4) = req.sigv4.clone() else {
@@ -469,7 +420,7 @@ impl SigningSender {
             .into();
         let body = req.body.as_deref().unwrap_or_default();
         let signable = SignableRequest::new(
-            &req.method,
+            req.method.as_str(),
             req.url.as_str(),
             req.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
             SignableBody::Bytes(body),
@@ -489,8 +440,12 @@ impl SigningSender {
 
 #[async_trait]
 impl HttpSender for SigningSender {
-    async fn send(&self, mut req: HttpRequest) -> Result<HttpResponse, String> {
-        self.sign(&mut req).await?;
-        self.inner.send(req).await
+    async fn send(&self, req: &HttpRequest) -> Result<HttpReply, EffectError> {
+        if req.sigv4.is_none() {
+            return self.inner.send(req).await;
+        }
+        let mut signed = req.clone();
+        self.sign(&mut signed).await?;
+        self.inner.send(&signed).await
     }
 }

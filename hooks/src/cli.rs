@@ -1,8 +1,11 @@
-//! The `traffic-hook` command line: raw flags, then the two terminal commands.
+//! The command line of every hook binary: raw flags (clap), then the modes.
 //!
-//! With no arguments and `AWS_LAMBDA_RUNTIME_API` set, the binary runs as a Lambda;
+//! With no command and `AWS_LAMBDA_RUNTIME_API` set, the binary runs as a Lambda;
 //! `validate` checks a config, `run` runs checks from a terminal without reporting.
+//! Private: a binary reaches it through [`crate::main`], so clap stays out of the
+//! library's public API.
 
+use crate::check::Kinds;
 use crate::config::{source, Config, ConfigError, ConfigSource};
 use crate::deployment::{Deployment, Facts, Phase};
 use crate::hook::Verifier;
@@ -12,58 +15,67 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use tracing_subscriber::EnvFilter;
 
 /// Reusable, configurable CodeDeploy PreTraffic/PostTraffic hooks for Lambda.
 ///
 /// Without a command and with AWS_LAMBDA_RUNTIME_API set, runs as a Lambda function.
 #[derive(Debug, Parser)]
-#[command(name = "traffic-hook", version)]
-pub struct Cli {
+#[command(version)]
+struct Cli {
     /// What to do; none runs as a Lambda function.
     #[command(subcommand)]
-    pub command: Option<Command>,
+    command: Option<Command>,
 }
 
 /// The terminal commands.
 #[derive(Debug, Subcommand)]
-pub enum Command {
+enum Command {
     /// Check a config and print every error with its field path (exit 0 valid, 2 invalid).
     Validate {
         /// The config file; default: TRAFFIC_HOOK_CONFIG, TRAFFIC_HOOK_CONFIG_FILE or TRAFFIC_HOOK_CONFIG_SSM.
         #[arg(long)]
         config: Option<PathBuf>,
+        /// The hook function's Lambda timeout: also fail when a phase's checks cannot
+        /// finish within it (less report_reserve) at their worst case, e.g. `60s`.
+        #[arg(long, value_parser = parse_duration)]
+        timeout: Option<std::time::Duration>,
     },
     /// Run the checks from a terminal and print a summary (exit 0 all pass, 1 otherwise).
     /// Nothing is reported to CodeDeploy.
     Run(RunArgs),
 }
 
-/// Flags of `traffic-hook run`.
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    crate::duration::parse(text)
+}
+
+/// Flags of `run`.
 #[derive(Debug, clap::Args)]
-pub struct RunArgs {
+struct RunArgs {
     /// The config file.
     #[arg(long)]
-    pub config: PathBuf,
+    config: PathBuf,
     /// The function under test (overrides the config's target.function).
     #[arg(long)]
-    pub function: Option<String>,
+    function: Option<String>,
     /// The alias (overrides target.alias).
     #[arg(long)]
-    pub alias: Option<String>,
+    alias: Option<String>,
     /// The version serving now (overrides target.current_version).
     #[arg(long)]
-    pub current_version: Option<String>,
+    current_version: Option<String>,
     /// The version being deployed (overrides target.target_version).
     #[arg(long)]
-    pub target_version: Option<String>,
+    target_version: Option<String>,
     /// Run only this phase's checks; default: every check.
     #[arg(long, value_enum)]
-    pub phase: Option<PhaseArg>,
+    phase: Option<PhaseArg>,
 }
 
 /// `--phase` values.
 #[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum PhaseArg {
+enum PhaseArg {
     /// PreTraffic (BeforeAllowTraffic).
     Pre,
     /// PostTraffic (AfterAllowTraffic).
@@ -71,7 +83,49 @@ pub enum PhaseArg {
 }
 
 /// Exit code of `validate` for an invalid config, and of usage errors.
-pub const EXIT_INVALID: u8 = 2;
+const EXIT_INVALID: u8 = 2;
+
+/// Parses the command line and runs the mode it names.
+pub(crate) async fn main(kinds: Kinds) -> ExitCode {
+    let cli = Cli::parse();
+    let env: BTreeMap<String, String> = std::env::vars().collect();
+    match cli.command {
+        Some(Command::Validate { config, timeout }) => {
+            terminal_tracing();
+            validate(config, timeout, &env, &kinds).await
+        }
+        Some(Command::Run(args)) => {
+            terminal_tracing();
+            run(args, env, &kinds).await
+        }
+        None if env.contains_key("AWS_LAMBDA_RUNTIME_API") => {
+            crate::lambda::init_logs();
+            match crate::lambda::serve(env, kinds).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    tracing::error!(error = %e, "runtime stopped");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        None => {
+            let me = std::env::args()
+                .next()
+                .unwrap_or_else(|| "traffic-hook".into());
+            eprintln!("{me}: no command, and AWS_LAMBDA_RUNTIME_API is not set (not in Lambda).\nTry `{me} --help`.");
+            ExitCode::from(EXIT_INVALID)
+        }
+    }
+}
+
+/// Human-readable warnings on standard error; `RUST_LOG` shows more.
+fn terminal_tracing() {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
 
 /// A file named with `--config` is not `TRAFFIC_HOOK_CONFIG_FILE`: say `--config`.
 fn named_by_flag(mut e: ConfigError) -> ConfigError {
@@ -90,8 +144,13 @@ fn print_errors(origin: &str, e: &ConfigError) {
     }
 }
 
-/// `traffic-hook validate`.
-pub async fn validate(config: Option<PathBuf>, env: &BTreeMap<String, String>) -> ExitCode {
+/// `validate`.
+async fn validate(
+    config: Option<PathBuf>,
+    timeout: Option<std::time::Duration>,
+    env: &BTreeMap<String, String>,
+    kinds: &Kinds,
+) -> ExitCode {
     let from_flag = config.is_some();
     let source = match config {
         Some(path) => ConfigSource::File(path),
@@ -113,16 +172,28 @@ pub async fn validate(config: Option<PathBuf>, env: &BTreeMap<String, String>) -
         ))),
         _ => None,
     };
-    match source
+    let loaded = source
         .load(
             ssm.as_ref()
                 .map(|s| s as &dyn crate::config::ParameterStore),
+            kinds,
         )
-        .await
-    {
-        Ok(c) => {
-            println!("{origin}: valid, {} check(s)", c.checks.len());
+        .await;
+    let problems = match (&loaded, timeout) {
+        (Ok(c), Some(t)) => c.timing_problems(t),
+        _ => Vec::new(),
+    };
+    match loaded {
+        Ok(c) if problems.is_empty() => {
+            let within = timeout
+                .map(|t| format!(", all within a {} timeout", crate::duration::format(t)))
+                .unwrap_or_default();
+            println!("{origin}: valid, {} check(s){within}", c.checks.len());
             ExitCode::SUCCESS
+        }
+        Ok(_) => {
+            print_errors(&origin, &ConfigError { errors: problems });
+            ExitCode::from(EXIT_INVALID)
         }
         Err(e) => {
             let e = if from_flag { named_by_flag(e) } else { e };
@@ -132,9 +203,12 @@ pub async fn validate(config: Option<PathBuf>, env: &BTreeMap<String, String>) -
     }
 }
 
-/// `traffic-hook run`.
-pub async fn run(args: RunArgs, env: BTreeMap<String, String>) -> ExitCode {
-    let config = match ConfigSource::File(args.config.clone()).load(None).await {
+/// `run`.
+async fn run(args: RunArgs, env: BTreeMap<String, String>, kinds: &Kinds) -> ExitCode {
+    let config = match ConfigSource::File(args.config.clone())
+        .load(None, kinds)
+        .await
+    {
         Ok(c) => c,
         Err(e) => {
             // The contract: `run` exits 0 when all checks pass and 1 otherwise; an

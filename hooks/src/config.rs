@@ -1,50 +1,40 @@
 //! The check file: raw text → validated [`Config`], in two stages.
 //!
-//! Stage one reads YAML (or JSON, a subset) into a JSON tree. Stage two walks it
-//! section by section and check by check, so one run of `traffic-hook validate`
-//! reports every error it can find, each with its field path
-//! (`checks[1].http.url: ...`), instead of stopping at the first.
+//! Stage one reads YAML (or JSON, a subset) into a JSON tree, refusing duplicate keys.
+//! Stage two walks it section by section and check by check, each kind validating
+//! its own section, so one run of `traffic-hook validate` reports every error it can
+//! find, each with its field path (`checks[1].http.url: ...`), instead of stopping at
+//! the first.
 
-use crate::check::{self, CheckSpec, Effects, Timing};
+use crate::check::kind::{CHECK_FIELDS, TIMING_FIELDS};
+use crate::check::{BuildContext, CheckSpec, DynKind, Effects, Kinds, Section, Timing};
 use crate::deployment::{Deployment, Facts, Phase};
+use crate::diag::{self, join, json_type, Errors, FieldError};
+use crate::duration::Duration as ConfigDuration;
 use crate::expect::Expect;
 use crate::template::{self, Vars};
-use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
-pub mod source;
+pub(crate) mod source;
+mod strict;
 
-pub use source::{ConfigSource, ParameterStore};
-
-/// One problem in a config, at a field path such as `checks[1].http.url`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FieldError {
-    /// Where: a dotted path with `[i]` for list items; `(config)` for the whole document.
-    pub path: String,
-    /// What is wrong and, where it helps, how to fix it.
-    pub message: String,
-}
-
-impl fmt::Display for FieldError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.path, self.message)
-    }
-}
+pub(crate) use source::{ConfigSource, ParameterStore};
 
 /// Every problem found in a config.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub struct ConfigError {
+pub(crate) struct ConfigError {
     /// The problems, in document order.
-    pub errors: Vec<FieldError>,
+    pub(crate) errors: Vec<FieldError>,
 }
 
 impl ConfigError {
     /// A config error with a single problem.
-    pub fn single(path: impl Into<String>, message: impl Into<String>) -> Self {
+    pub(crate) fn single(path: impl Into<String>, message: impl Into<String>) -> Self {
         Self {
             errors: vec![FieldError {
                 path: path.into(),
@@ -73,23 +63,42 @@ impl fmt::Display for ConfigError {
 }
 
 /// A validated config.
-#[derive(Debug, Clone)]
-pub struct Config {
+#[derive(Clone)]
+pub(crate) struct Config {
     /// Stop checking this long before the Lambda deadline, to leave time to report.
-    pub report_reserve: Duration,
+    pub(crate) report_reserve: Duration,
     /// Run and log everything, but report `Succeeded`.
-    pub dry_run: bool,
+    pub(crate) dry_run: bool,
     /// Facts about the deployment for when it cannot tell (terminal runs).
-    pub target: Facts,
+    pub(crate) target: Facts,
     /// The checks, in file order.
-    pub checks: Vec<CheckConfig>,
+    pub(crate) checks: Vec<CheckConfig>,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("report_reserve", &self.report_reserve)
+            .field("dry_run", &self.dry_run)
+            .field(
+                "checks",
+                &self.checks.iter().map(|c| &c.name).collect::<Vec<_>>(),
+            )
+            .finish_non_exhaustive()
+    }
 }
 
 /// The least `report_reserve` a config may set.
-pub const MIN_REPORT_RESERVE: Duration = Duration::from_secs(1);
+pub(crate) const MIN_REPORT_RESERVE: Duration = Duration::from_secs(1);
+
+/// The most `report_reserve` a config may set.
+pub(crate) const MAX_REPORT_RESERVE: Duration = Duration::from_secs(300);
 
 /// The `report_reserve` when the config does not set one (or cannot be read).
-pub const DEFAULT_REPORT_RESERVE: Duration = Duration::from_secs(5);
+pub(crate) const DEFAULT_REPORT_RESERVE: Duration = Duration::from_secs(5);
+
+/// The least and most a `timeout` or `interval` may be.
+const TIMING_BOUNDS: (Duration, Duration) = (Duration::from_millis(1), Duration::from_secs(900));
 
 impl Default for Config {
     fn default() -> Self {
@@ -103,167 +112,43 @@ impl Default for Config {
 }
 
 /// One validated check, still holding `{{variables}}`: they are rendered per deployment.
-#[derive(Debug, Clone)]
-pub struct CheckConfig {
+#[derive(Clone)]
+pub(crate) struct CheckConfig {
     /// Unique name.
-    pub name: String,
+    pub(crate) name: String,
+    /// Where it is in the file (`checks[2]`).
+    pub(crate) path: String,
     /// Phase it runs in; `None` for any.
-    pub phase: Option<Phase>,
+    pub(crate) phase: Option<Phase>,
     /// Repetitions and limits.
-    pub timing: Timing,
+    pub(crate) timing: Timing,
     /// `expect` conditions as written (may hold `{{variables}}`); empty for the default.
-    pub expect: Vec<String>,
+    pub(crate) expect: Vec<String>,
     /// Cannot fail the deployment.
-    pub dry_run: bool,
-    /// The kind's name (`invoke`, `http`, ...).
-    pub kind: &'static str,
+    pub(crate) dry_run: bool,
+    /// Its kind.
+    pub(crate) kind: Arc<dyn DynKind>,
     /// The kind's section as written.
-    pub spec: Value,
+    pub(crate) spec: Value,
 }
 
 /// A configured check that cannot run for this deployment (a variable without a value,
 /// say). It fails on its own; the other checks still run.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BuildError {
+pub(crate) struct CheckBuildError {
     /// The check's name.
-    pub name: String,
+    pub(crate) name: String,
     /// Its kind.
-    pub kind: &'static str,
+    pub(crate) kind: &'static str,
     /// Its phase.
-    pub phase: Option<Phase>,
+    pub(crate) phase: Option<Phase>,
     /// It cannot fail the deployment, even when it cannot run.
-    pub dry_run: bool,
+    pub(crate) dry_run: bool,
     /// Why it cannot run.
-    pub reason: String,
+    pub(crate) reason: String,
 }
-
-/// The check kinds a config can name, in the order the docs list them.
-pub const KINDS: [&str; 6] = ["invoke", "http", "compare", "alarms", "metric", "load"];
 
 const TOP_KEYS: [&str; 5] = ["report_reserve", "dry_run", "defaults", "target", "checks"];
-const TIMING_KEYS: [&str; 6] = [
-    "timeout",
-    "count",
-    "interval",
-    "initial_delay",
-    "failure_limit",
-    "consecutive_error_limit",
-];
-const CHECK_KEYS: [&str; 4] = ["name", "phase", "expect", "dry_run"];
-
-/// Collects errors while walking the document.
-#[derive(Default)]
-struct Errors(Vec<FieldError>);
-
-impl Errors {
-    fn push(&mut self, path: impl Into<String>, message: impl Into<String>) {
-        self.0.push(FieldError {
-            path: path.into(),
-            message: message.into(),
-        });
-    }
-
-    /// Deserializes `v` into `T`, recording a failure with its full path.
-    fn de<T: DeserializeOwned>(&mut self, v: &Value, path: &str) -> Option<T> {
-        de(v, path).map_err(|e| self.0.push(e)).ok()
-    }
-
-    fn unknown_keys(&mut self, map: &Map<String, Value>, path: &str, known: &[&[&str]]) {
-        for key in map.keys() {
-            if !known.iter().any(|k| k.contains(&key.as_str())) {
-                let expected: Vec<&str> = known.iter().flat_map(|k| k.iter().copied()).collect();
-                self.push(
-                    join(path, key),
-                    format!("unknown field; expected one of: {}", expected.join(", ")),
-                );
-            }
-        }
-    }
-
-    fn duration(&mut self, v: Option<&Value>, path: &str) -> Option<Duration> {
-        match v? {
-            Value::String(s) => crate::duration::parse(s)
-                .map_err(|e| self.push(path, e))
-                .ok(),
-            Value::Number(n) => {
-                self.push(
-                    path,
-                    format!("`{n}` has no unit; write e.g. `{n}s` or `{n}ms`"),
-                );
-                None
-            }
-            other => {
-                self.push(
-                    path,
-                    format!(
-                        "expected a duration such as `10s`, got {}",
-                        crate::event::json_type(other)
-                    ),
-                );
-                None
-            }
-        }
-    }
-
-    fn uint(&mut self, v: Option<&Value>, path: &str) -> Option<u32> {
-        self.de::<u32>(v?, path)
-    }
-}
-
-/// `base.key`, or `key` at the top.
-fn join(base: &str, key: &str) -> String {
-    if base.is_empty() {
-        key.to_owned()
-    } else {
-        format!("{base}.{key}")
-    }
-}
-
-/// Deserializes with the path of the failing field appended to `base`.
-pub(crate) fn de<T: DeserializeOwned>(v: &Value, base: &str) -> Result<T, FieldError> {
-    serde_path_to_error::deserialize(v).map_err(|e| {
-        let inner = e.path().to_string();
-        let path = match inner.as_str() {
-            "." => base.to_owned(),
-            p if p.starts_with('[') => format!("{base}{p}"),
-            p => join(base, p),
-        };
-        FieldError {
-            path,
-            message: without_value(&e.into_inner().to_string()),
-        }
-    })
-}
-
-/// serde's "invalid type: string \"s3cr3t\", expected ..." quotes the value it refused;
-/// a config from an SSM SecureString may hold secrets, so keep the type and drop the value.
-fn without_value(message: &str) -> String {
-    for prefix in ["invalid type: ", "invalid value: "] {
-        if let Some(rest) = message.strip_prefix(prefix) {
-            if let Some((found, expected)) = rest.split_once(", expected") {
-                let kind = found.split(['`', '"']).next().unwrap_or(found).trim();
-                return format!("{prefix}{kind}, expected{expected}");
-            }
-        }
-    }
-    message.to_owned()
-}
-
-/// A string, or a number read as its text (`target_version: 2`).
-pub(crate) fn string_or_number<'de, D: serde::Deserializer<'de>>(
-    d: D,
-) -> Result<Option<String>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Text {
-        S(String),
-        N(serde_json::Number),
-    }
-    Ok(Option::<Text>::deserialize(d)?.map(|t| match t {
-        Text::S(s) => s,
-        Text::N(n) => n.to_string(),
-    }))
-}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -272,41 +157,63 @@ struct RawTarget {
     function: Option<String>,
     #[serde(default)]
     alias: Option<String>,
-    #[serde(default, deserialize_with = "string_or_number")]
+    #[serde(default, deserialize_with = "diag::string_or_number")]
     current_version: Option<String>,
-    #[serde(default, deserialize_with = "string_or_number")]
+    #[serde(default, deserialize_with = "diag::string_or_number")]
     target_version: Option<String>,
 }
 
+/// `pre`, `post` or `any`.
+struct PhaseField(Option<Phase>);
+
+impl<'de> Deserialize<'de> for PhaseField {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(Self(match String::deserialize(d)?.as_str() {
+            "pre" => Some(Phase::Pre),
+            "post" => Some(Phase::Post),
+            "any" => None,
+            other => {
+                return Err(serde::de::Error::custom(format!(
+                    "`{other}` is not a phase; use pre, post or any"
+                )))
+            }
+        }))
+    }
+}
+
 impl Config {
-    /// Parses and validates a config in YAML or JSON.
-    pub fn parse(text: &str) -> Result<Self, ConfigError> {
-        let doc: Value = serde_yaml_ng::from_str(text)
-            .map_err(|e| ConfigError::single("(config)", format!("not valid YAML or JSON: {e}")))?;
-        Self::from_value(&doc)
+    /// Parses and validates a config in YAML or JSON, with checks of `kinds`.
+    pub(crate) fn parse(text: &str, kinds: &Kinds) -> Result<Self, ConfigError> {
+        let doc = strict::read(text).map_err(|e| ConfigError { errors: vec![e] })?;
+        Self::from_value(&doc, kinds)
     }
 
     /// Validates a config already read into a JSON tree.
-    pub fn from_value(doc: &Value) -> Result<Self, ConfigError> {
+    pub(crate) fn from_value(doc: &Value, kinds: &Kinds) -> Result<Self, ConfigError> {
         let mut errs = Errors::default();
         let Value::Object(top) = doc else {
             let found = if doc.is_null() {
                 "an empty document".to_owned()
             } else {
-                crate::event::json_type(doc).to_owned()
+                json_type(doc).to_owned()
             };
             return Err(ConfigError::single(
                 "(config)",
                 format!("expected a mapping with `checks:`, got {found}"),
             ));
         };
-        errs.unknown_keys(top, "", &[&TOP_KEYS]);
+        diag::unknown_keys(top, "", &[&TOP_KEYS], &mut errs);
         let mut config = Config::default();
-        if let Some(d) = errs.duration(top.get("report_reserve"), "report_reserve") {
+        if let Some(d) = duration(top, "", "report_reserve", &mut errs) {
             if d < MIN_REPORT_RESERVE {
                 errs.push(
                     "report_reserve",
                     "must be at least 1s: reporting (and retrying the report) needs time",
+                );
+            } else if d > MAX_REPORT_RESERVE {
+                errs.push(
+                    "report_reserve",
+                    "must be at most 5m: it is time kept back from the checks",
                 );
             }
             config.report_reserve = d;
@@ -318,7 +225,7 @@ impl Config {
         if let Some(v) = top.get("defaults") {
             match v.as_object() {
                 Some(map) => {
-                    errs.unknown_keys(map, "defaults", &[&TIMING_KEYS]);
+                    diag::unknown_keys(map, "defaults", &[&TIMING_FIELDS], &mut errs);
                     defaults = timing(map, "defaults", Timing::default(), &mut errs);
                 }
                 None => errs.push(
@@ -347,7 +254,7 @@ impl Config {
                 let mut seen: BTreeMap<String, usize> = BTreeMap::new();
                 for (i, item) in items.iter().enumerate() {
                     let path = format!("checks[{i}]");
-                    if let Some(c) = check(item, &path, defaults, &mut errs) {
+                    if let Some(c) = check(item, &path, defaults, kinds, &mut errs) {
                         if let Some(first) = seen.insert(c.name.clone(), i) {
                             errs.push(
                                 format!("{path}.name"),
@@ -360,36 +267,35 @@ impl Config {
             }
             Some(other) => errs.push(
                 "checks",
-                format!(
-                    "expected a list of checks, got {}",
-                    crate::event::json_type(other)
-                ),
+                format!("expected a list of checks, got {}", json_type(other)),
             ),
         }
-        if errs.0.is_empty() {
+        if errs.is_empty() {
             Ok(config)
         } else {
-            Err(ConfigError { errors: errs.0 })
+            Err(ConfigError {
+                errors: errs.into_vec(),
+            })
         }
     }
 
     /// Builds the checks for `deployment`, rendering `{{variables}}`. A check that
     /// cannot be built (a variable without a value, say) comes back as `Err` with
     /// its name and reason, so it fails on its own without hiding the others.
-    pub fn build_checks(
+    pub(crate) fn build_checks(
         &self,
         deployment: &Deployment,
         env: &BTreeMap<String, String>,
         effects: &Effects,
-    ) -> Vec<Result<CheckSpec, BuildError>> {
+    ) -> Vec<Result<CheckSpec, CheckBuildError>> {
         let vars = Vars::new(deployment, env.clone());
         self.checks
             .iter()
             .map(|c| {
                 c.build(deployment, &vars, effects)
-                    .map_err(|reason| BuildError {
+                    .map_err(|reason| CheckBuildError {
                         name: c.name.clone(),
-                        kind: c.kind,
+                        kind: c.kind.name(),
                         phase: c.phase,
                         dry_run: c.dry_run,
                         reason,
@@ -397,53 +303,123 @@ impl Config {
             })
             .collect()
     }
+
+    /// The checks that cannot finish within `timeout` (the hook function's Lambda
+    /// timeout) less `report_reserve` at their worst case, one error per check, each
+    /// naming the check, its phase and the arithmetic.
+    pub(crate) fn timing_problems(&self, timeout: Duration) -> Vec<FieldError> {
+        let budget = timeout.saturating_sub(self.report_reserve);
+        let deployment = Deployment::placeholder();
+        let effects = Effects::inert();
+        let vars = Vars::placeholders();
+        let mut problems = Vec::new();
+        for c in &self.checks {
+            let worst = match c.build(&deployment, &vars, &effects) {
+                Ok(spec) => spec.worst_case(),
+                Err(_) => c.timing.worst_case(c.timing.timeout),
+            };
+            if worst > budget {
+                let phases = match c.phase {
+                    Some(p) => format!("phase {p}"),
+                    None => "phases pre and post".to_owned(),
+                };
+                problems.push(FieldError {
+                    path: c.path.clone(),
+                    message: format!(
+                        "`{}` ({phases}) may take up to {} (initial_delay + count × timeout + intervals), more than the {} a {} timeout leaves after report_reserve {}",
+                        c.name,
+                        crate::duration::format(worst),
+                        crate::duration::format(budget),
+                        crate::duration::format(timeout),
+                        crate::duration::format(self.report_reserve),
+                    ),
+                });
+            }
+        }
+        problems
+    }
+}
+
+/// Reads `key` of `map` as a duration, bounded where the key's meaning bounds it.
+fn duration(
+    map: &Map<String, Value>,
+    base: &str,
+    key: &str,
+    errs: &mut Errors,
+) -> Option<Duration> {
+    let path = join(base, key);
+    let d = errs.de::<ConfigDuration>(map.get(key)?, &path)?.get();
+    if matches!(key, "timeout" | "interval") {
+        let (min, max) = TIMING_BOUNDS;
+        if d < min || d > max {
+            errs.push(
+                path,
+                format!(
+                    "must be at least {} and at most {} (a Lambda runs at most 15 minutes)",
+                    crate::duration::format(min),
+                    crate::duration::format(max)
+                ),
+            );
+            return None;
+        }
+    }
+    if key == "initial_delay" && d > TIMING_BOUNDS.1 {
+        errs.push(
+            path,
+            "must be at most 15m (a Lambda runs at most 15 minutes)",
+        );
+        return None;
+    }
+    Some(d)
 }
 
 fn timing(map: &Map<String, Value>, path: &str, base: Timing, errs: &mut Errors) -> Timing {
     let mut t = base;
-    if let Some(d) = errs.duration(map.get("timeout"), &join(path, "timeout")) {
-        if d.is_zero() {
-            errs.push(join(path, "timeout"), "must be more than 0s");
-        }
+    if let Some(d) = duration(map, path, "timeout", errs) {
         t.timeout = d;
     }
-    if let Some(d) = errs.duration(map.get("interval"), &join(path, "interval")) {
+    if let Some(d) = duration(map, path, "interval", errs) {
         t.interval = d;
     }
-    if let Some(d) = errs.duration(map.get("initial_delay"), &join(path, "initial_delay")) {
+    if let Some(d) = duration(map, path, "initial_delay", errs) {
         t.initial_delay = d;
     }
-    if let Some(n) = errs.uint(map.get("count"), &join(path, "count")) {
-        if n == 0 {
-            errs.push(join(path, "count"), "must be at least 1");
-        }
+    let mut count = |key: &str| -> Option<u32> { errs.de::<u32>(map.get(key)?, &join(path, key)) };
+    if let Some(n) = count("count") {
         t.count = n;
     }
-    if let Some(n) = errs.uint(map.get("failure_limit"), &join(path, "failure_limit")) {
+    if let Some(n) = count("failure_limit") {
         t.failure_limit = n;
     }
-    if let Some(n) = errs.uint(
-        map.get("consecutive_error_limit"),
-        &join(path, "consecutive_error_limit"),
-    ) {
+    if let Some(n) = count("consecutive_error_limit") {
         t.consecutive_error_limit = n;
+    }
+    if map.contains_key("count") && t.count == 0 {
+        errs.push(join(path, "count"), "must be at least 1");
     }
     t
 }
 
-fn check(item: &Value, path: &str, defaults: Timing, errs: &mut Errors) -> Option<CheckConfig> {
+fn check(
+    item: &Value,
+    path: &str,
+    defaults: Timing,
+    kinds: &Kinds,
+    errs: &mut Errors,
+) -> Option<CheckConfig> {
+    let names: Vec<&'static str> = kinds.names().collect();
     let Some(map) = item.as_object() else {
         errs.push(
             path,
             format!(
                 "expected a mapping with `name` and one kind ({}), got {}",
-                KINDS.join(", "),
-                crate::event::json_type(item)
+                names.join(", "),
+                json_type(item)
             ),
         );
         return None;
     };
-    errs.unknown_keys(map, path, &[&CHECK_KEYS, &TIMING_KEYS, &KINDS]);
+    diag::unknown_keys(map, path, &[&CHECK_FIELDS, &TIMING_FIELDS, &names], errs);
     let name = match map.get("name") {
         None => {
             errs.push(
@@ -460,25 +436,10 @@ fn check(item: &Value, path: &str, defaults: Timing, errs: &mut Errors) -> Optio
             ok
         }),
     };
-    let phase = match map
+    let phase = map
         .get("phase")
-        .map(|v| errs.de::<String>(v, &join(path, "phase")))
-    {
-        None => None,
-        Some(None) => None,
-        Some(Some(p)) => match p.as_str() {
-            "pre" => Some(Phase::Pre),
-            "post" => Some(Phase::Post),
-            "any" => None,
-            other => {
-                errs.push(
-                    join(path, "phase"),
-                    format!("`{other}` is not a phase; use pre, post or any"),
-                );
-                None
-            }
-        },
-    };
+        .and_then(|v| errs.de::<PhaseField>(v, &join(path, "phase")))
+        .and_then(|p| p.0);
     let dry_run = map
         .get("dry_run")
         .and_then(|v| errs.de::<bool>(v, &join(path, "dry_run")))
@@ -493,7 +454,7 @@ fn check(item: &Value, path: &str, defaults: Timing, errs: &mut Errors) -> Optio
                 join(path, "expect"),
                 format!(
                     "expected a JMESPath expression or a list of them, got {}",
-                    crate::event::json_type(other)
+                    json_type(other)
                 ),
             );
             Vec::new()
@@ -517,17 +478,17 @@ fn check(item: &Value, path: &str, defaults: Timing, errs: &mut Errors) -> Optio
             }
         }
     }
-    let kinds: Vec<&'static str> = KINDS
+    let present: Vec<&'static str> = names
         .iter()
         .copied()
         .filter(|k| map.contains_key(*k))
         .collect();
-    let kind = match kinds.as_slice() {
-        [k] => *k,
+    let kind = match present.as_slice() {
+        [k] => kinds.get(k)?.clone(),
         [] => {
             errs.push(
                 path,
-                format!("no check kind: set one of {}", KINDS.join(", ")),
+                format!("no check kind: set one of {}", names.join(", ")),
             );
             return None;
         }
@@ -539,21 +500,29 @@ fn check(item: &Value, path: &str, defaults: Timing, errs: &mut Errors) -> Optio
             return None;
         }
     };
-    let spec = map.get(kind).cloned().unwrap_or(Value::Null);
-    let kind_path = join(path, kind);
+    let spec = map.get(kind.name()).cloned().unwrap_or(Value::Null);
+    let kind_path = join(path, kind.name());
     match template::render_value(&spec, &Vars::placeholders(), &kind_path) {
         Err((p, e)) => errs.push(p, e),
         Ok(rendered) => {
-            for e in check::validate_kind(kind, &spec, &rendered, &kind_path) {
-                errs.0.push(e);
+            let section = Section {
+                value: &rendered,
+                raw: &spec,
+                path: &kind_path,
+            };
+            if let Some(None) = kind.validate(&section, errs) {
+                if expect.is_empty() {
+                    errs.push(
+                        join(path, "expect"),
+                        format!("required for {} checks", kind.name()),
+                    );
+                }
             }
         }
     }
-    if expect.is_empty() && !check::has_default_expect(kind) {
-        errs.push(join(path, "expect"), format!("required for {kind} checks"));
-    }
     Some(CheckConfig {
         name: name?,
+        path: path.to_owned(),
         phase,
         timing,
         expect,
@@ -565,28 +534,46 @@ fn check(item: &Value, path: &str, defaults: Timing, errs: &mut Errors) -> Optio
 
 impl CheckConfig {
     /// Renders the variables and makes the runnable check.
-    pub fn build(
+    pub(crate) fn build(
         &self,
         deployment: &Deployment,
         vars: &Vars,
         effects: &Effects,
     ) -> Result<CheckSpec, String> {
-        let path = join("", self.kind);
-        let spec = template::render_value(&self.spec, vars, &path)
-            .map_err(|(p, e)| format!("{p}: {e}"))?;
-        let expect = self
-            .expect
-            .iter()
-            .map(|e| template::render(e, vars))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| format!("expect: {e}"))?;
-        let check = check::build_kind(self.kind, &spec, &path, deployment, self.timing, effects)?;
-        let mut built = CheckSpec::from_arc(self.name.clone(), check, Some(&expect))
-            .map_err(|e| e.to_string())?;
-        built.phase = self.phase;
-        built.timing = self.timing;
-        built.dry_run = self.dry_run;
-        Ok(built)
+        let path = self.kind.name();
+        let spec =
+            template::render_value(&self.spec, vars, path).map_err(|(p, e)| format!("{p}: {e}"))?;
+        let cx = BuildContext {
+            deployment,
+            timing: self.timing,
+            effects,
+        };
+        let section = Section {
+            value: &spec,
+            raw: &self.spec,
+            path,
+        };
+        let (check, default) = self.kind.build(&section, &cx).map_err(|e| e.to_string())?;
+        let expect = if self.expect.is_empty() {
+            let default =
+                default.ok_or_else(|| format!("`expect` is required for {path} checks"))?;
+            vec![default.to_owned()]
+        } else {
+            self.expect
+                .iter()
+                .map(|e| template::render(e, vars))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| format!("expect: {e}"))?
+        };
+        Ok(CheckSpec {
+            name: self.name.clone(),
+            kind: self.kind.name(),
+            phase: self.phase,
+            timing: self.timing,
+            expect: Expect::compile(&expect).map_err(|e| e.to_string())?,
+            dry_run: self.dry_run,
+            check,
+        })
     }
 }
 

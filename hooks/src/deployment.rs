@@ -6,6 +6,7 @@
 //! then the config's `target:` section. The first source that knows a fact wins; where
 //! a later source disagrees, the deployment carries a note that the summary shows.
 
+use crate::error::EffectError;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -22,7 +23,7 @@ pub enum Phase {
 
 impl Phase {
     /// The phase a CodeDeploy lifecycle event name stands for.
-    pub fn from_lifecycle_event(name: &str) -> Option<Self> {
+    pub(crate) fn from_lifecycle_event(name: &str) -> Option<Self> {
         match name {
             "BeforeAllowTraffic" => Some(Self::Pre),
             "AfterAllowTraffic" => Some(Self::Post),
@@ -58,7 +59,7 @@ pub struct Facts {
 }
 
 impl Facts {
-    fn is_complete(&self) -> bool {
+    pub(crate) fn is_complete(&self) -> bool {
         self.function.is_some()
             && self.alias.is_some()
             && self.current_version.is_some()
@@ -82,8 +83,25 @@ pub struct Deployment {
 }
 
 impl Deployment {
+    /// Stand-in values for every fact: checks can be built (not run) without a deployment.
+    pub(crate) fn placeholder() -> Self {
+        let p = || Some("placeholder".to_owned());
+        Self {
+            deployment_id: p(),
+            facts: Facts {
+                function: p(),
+                alias: p(),
+                current_version: p(),
+                target_version: p(),
+                target_weight: None,
+                phase: None,
+            },
+            ..Self::default()
+        }
+    }
+
     /// Builds a deployment from facts given directly (a terminal run or a test).
-    pub fn from_facts(deployment_id: Option<String>, facts: Facts, source: &str) -> Self {
+    pub(crate) fn from_facts(deployment_id: Option<String>, facts: Facts, source: &str) -> Self {
         let mut d = Self {
             deployment_id,
             ..Self::default()
@@ -93,7 +111,7 @@ impl Deployment {
     }
 
     /// Adds a source: fills what is unknown, notes where it disagrees with what is known.
-    pub fn merge(&mut self, source: &str, facts: Facts) {
+    pub(crate) fn merge(&mut self, source: &str, facts: Facts) {
         let mut used = false;
         let mut notes = Vec::new();
         let mut take =
@@ -142,24 +160,14 @@ impl Deployment {
     }
 }
 
-/// Why a source could not tell about a deployment.
-#[derive(Debug, thiserror::Error)]
-#[error("{operation}: {message}")]
-pub struct DiscoveryError {
-    /// The API operation that failed, e.g. `GetDeploymentTarget`.
-    pub operation: &'static str,
-    /// What went wrong.
-    pub message: String,
-}
-
 /// The CodeDeploy read calls discovery needs, behind a trait so tests can fake them.
 #[async_trait]
-pub trait DeploymentSource: Send + Sync {
+pub(crate) trait DeploymentSource: Send + Sync {
     /// Facts from `ListDeploymentTargets` + `GetDeploymentTarget`.
-    async fn target_facts(&self, deployment_id: &str) -> Result<Facts, DiscoveryError>;
+    async fn target_facts(&self, deployment_id: &str) -> Result<Facts, EffectError>;
     /// The AppSpec text from `GetDeployment` (+ `GetApplicationRevision` when the
     /// deployment does not carry it inline).
-    async fn appspec(&self, deployment_id: &str) -> Result<String, DiscoveryError>;
+    async fn appspec(&self, deployment_id: &str) -> Result<String, EffectError>;
 }
 
 /// Finds out what `deployment_id` deploys, falling back source by source.
@@ -167,7 +175,7 @@ pub trait DeploymentSource: Send + Sync {
 /// `own_function` is this hook's `AWS_LAMBDA_FUNCTION_NAME`, used to tell the phase
 /// from the AppSpec's `Hooks`. `config_target` is the config's `target:` section.
 /// Never fails: what stays unknown is unknown, and the notes say why.
-pub async fn discover(
+pub(crate) async fn discover(
     source: &dyn DeploymentSource,
     deployment_id: &str,
     own_function: Option<&str>,
@@ -203,7 +211,7 @@ pub async fn discover(
 
 /// Reads function, alias, versions and (by matching `own_function` against `Hooks`)
 /// the phase from an AppSpec in YAML or JSON.
-pub fn appspec_facts(text: &str, own_function: Option<&str>) -> Result<Facts, String> {
+pub(crate) fn appspec_facts(text: &str, own_function: Option<&str>) -> Result<Facts, String> {
     let doc: serde_json::Value = serde_yaml_ng::from_str(text).map_err(|e| e.to_string())?;
     let mut facts = Facts::default();
     let lambda = doc

@@ -1,21 +1,22 @@
 //! The CodeDeploy lifecycle event a hook receives.
 
+use crate::diag::json_type;
 use aws_lambda_events::event::codedeploy::CodeDeployLifecycleEvent;
 use serde_json::Value;
 
 /// The two ids of a lifecycle event: everything a hook needs to report its verdict.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HookEvent {
+pub(crate) struct HookEvent {
     /// `DeploymentId`, e.g. `d-ABCDEF123`.
-    pub deployment_id: String,
+    pub(crate) deployment_id: String,
     /// `LifecycleEventHookExecutionId`, an opaque token that identifies this hook run.
-    pub execution_id: String,
+    pub(crate) execution_id: String,
 }
 
 /// Why an event cannot be used. The invocation fails with this error: without both
 /// ids no status can be reported.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum EventError {
+pub(crate) enum EventError {
     /// The event is not a JSON object.
     #[error("the event is not a CodeDeploy lifecycle event: expected a JSON object with DeploymentId and LifecycleEventHookExecutionId, got {0}")]
     NotAnObject(&'static str),
@@ -37,7 +38,7 @@ const EXECUTION_ID: &str = "LifecycleEventHookExecutionId";
 
 impl HookEvent {
     /// Reads the ids from a raw event, naming the field that is missing or malformed.
-    pub fn parse(raw: &Value) -> Result<Self, EventError> {
+    pub(crate) fn parse(raw: &Value) -> Result<Self, EventError> {
         let Value::Object(map) = raw else {
             return Err(EventError::NotAnObject(json_type(raw)));
         };
@@ -65,18 +66,6 @@ impl HookEvent {
             deployment_id: ids.deployment_id,
             execution_id: ids.lifecycle_event_hook_execution_id,
         })
-    }
-}
-
-/// The JSON type of a value, for error messages.
-pub(crate) fn json_type(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }
 

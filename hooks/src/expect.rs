@@ -14,7 +14,7 @@ struct Condition {
 /// A list of JMESPath conditions; a measurement passes when every one is truthy
 /// (JMESPath truthiness: not `false`, `null`, or an empty string, array or object).
 #[derive(Clone)]
-pub struct Expect {
+pub(crate) struct Expect {
     conditions: Vec<Condition>,
 }
 
@@ -29,18 +29,18 @@ impl fmt::Debug for Expect {
 /// A condition that does not compile.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("`{text}` is not a valid JMESPath expression: {message}")]
-pub struct ExpectError {
+pub(crate) struct ExpectError {
     /// Index of the condition in the list.
-    pub index: usize,
+    pub(crate) index: usize,
     /// The condition's text.
-    pub text: String,
+    pub(crate) text: String,
     /// The compiler's message.
-    pub message: String,
+    pub(crate) message: String,
 }
 
 impl Expect {
     /// Compiles each condition.
-    pub fn compile<S: AsRef<str>>(texts: &[S]) -> Result<Self, ExpectError> {
+    pub(crate) fn compile<S: AsRef<str>>(texts: &[S]) -> Result<Self, ExpectError> {
         let conditions = texts
             .iter()
             .enumerate()
@@ -62,14 +62,9 @@ impl Expect {
         Ok(Self { conditions })
     }
 
-    /// The conditions as written.
-    pub fn texts(&self) -> impl Iterator<Item = &str> {
-        self.conditions.iter().map(|c| c.text.as_str())
-    }
-
     /// `Ok(None)` when all conditions hold, `Ok(Some(text))` naming the first that does
     /// not, `Err` when one cannot be evaluated (e.g. a function on the wrong type).
-    pub fn first_unmet(&self, measurement: &Value) -> Result<Option<&str>, String> {
+    pub(crate) fn first_unmet(&self, measurement: &Value) -> Result<Option<&str>, String> {
         for c in &self.conditions {
             let result = c
                 .expr

@@ -4,8 +4,7 @@
 //! that hangs or panics) still ends in a report of `Failed` with a reason. Only an
 //! event without its ids cannot be reported: that invocation returns an error.
 
-use crate::check::{records_snapshot, run_check, CheckSpec, Effects, Records};
-use crate::clock::{Clock, SystemClock};
+use crate::check::{phase_matches, records_snapshot, run_check, CheckSpec, Effects, Records};
 use crate::config::{Config, ConfigError, DEFAULT_REPORT_RESERVE, MIN_REPORT_RESERVE};
 use crate::deployment::{discover, Deployment, DeploymentSource};
 use crate::event::{EventError, HookEvent};
@@ -24,11 +23,11 @@ const RESPONSE_MARGIN: Duration = Duration::from_millis(250);
 /// The budget used when the event arrives with its deadline already past. Lambda never
 /// sends such a deadline; local emulators do (cargo-lambda's sends a constant 600000 ms
 /// since 1970). Without this, every check would be abandoned at once.
-pub const UNUSABLE_DEADLINE_BUDGET: Duration = Duration::from_secs(60);
+pub(crate) const UNUSABLE_DEADLINE_BUDGET: Duration = Duration::from_secs(60);
 
 /// Why an invocation ends in an error instead of a verdict.
 #[derive(Debug, thiserror::Error)]
-pub enum HookError {
+pub(crate) enum HookError {
     /// The event lacks its ids, so no status can be reported.
     #[error(transparent)]
     Event(#[from] EventError),
@@ -58,40 +57,57 @@ impl From<HookError> for lambda_runtime::Diagnostic {
 
 /// Runs checks for a deployment: the part of a hook that terminal runs share.
 #[derive(Clone)]
-pub struct Verifier {
+pub(crate) struct Verifier {
     /// Effects for the built-in checks.
-    pub effects: Effects,
+    pub(crate) effects: Effects,
     /// Values for `{{env.NAME}}`.
-    pub env: BTreeMap<String, String>,
-    /// Checks added in code, run after the config's.
-    pub extra: Vec<CheckSpec>,
+    pub(crate) env: BTreeMap<String, String>,
 }
 
 impl Verifier {
-    /// A verifier with no extra checks and an empty environment.
-    pub fn new(effects: Effects) -> Self {
+    /// A verifier with an empty environment.
+    pub(crate) fn new(effects: Effects) -> Self {
         Self {
             effects,
             env: BTreeMap::new(),
-            extra: Vec::new(),
         }
     }
 
     /// Runs the checks of the deployment's phase concurrently; checks still running at
     /// `deadline` are abandoned and fail with reason `deadline`.
-    pub async fn verify(
+    pub(crate) async fn verify(
         &self,
         config: &Config,
-        deployment: Deployment,
+        mut deployment: Deployment,
         deadline: Option<Instant>,
         progress: Arc<dyn Progress>,
     ) -> Verdict {
         let phase = deployment.facts.phase;
         let built = config.build_checks(&deployment, &self.env, &self.effects);
+        if let Some(deadline) = deadline {
+            let left = deadline.saturating_duration_since(Instant::now());
+            for spec in built.iter().flatten().filter(|s| s.runs_in(phase)) {
+                let worst = spec.worst_case();
+                if worst > left {
+                    tracing::warn!(
+                        check = %spec.name,
+                        worst_ms = worst.as_millis() as u64,
+                        left_ms = left.as_millis() as u64,
+                        "check may not finish before the deadline"
+                    );
+                    deployment.notes.push(format!(
+                        "check `{}` may take up to {} at worst, more than the {} left before report_reserve: it will be cut off at the deadline if it needs that long",
+                        spec.name,
+                        crate::duration::format(worst),
+                        crate::duration::format(left)
+                    ));
+                }
+            }
+        }
         let deployment = Arc::new(deployment);
         let mut outcomes: Vec<Option<CheckOutcome>> = Vec::new();
         let mut to_run = Vec::new();
-        for b in built.into_iter().chain(self.extra.iter().cloned().map(Ok)) {
+        for b in built {
             match b {
                 Ok(spec) if !spec.runs_in(phase) => {
                     let why = format!(
@@ -100,7 +116,7 @@ impl Verifier {
                     );
                     outcomes.push(Some(CheckOutcome::not_run(
                         &spec.name,
-                        spec.check.kind(),
+                        spec.kind,
                         spec.phase,
                         CheckStatus::Skipped,
                         why,
@@ -111,7 +127,7 @@ impl Verifier {
                     outcomes.push(None);
                 }
                 Err(e) => {
-                    let status = if CheckSpec::phase_matches(e.phase, phase) {
+                    let status = if phase_matches(e.phase, phase) {
                         CheckStatus::Failed
                     } else {
                         CheckStatus::Skipped
@@ -148,12 +164,7 @@ async fn run_checks(
         .into_iter()
         .map(|(slot, spec)| {
             let records = Records::default();
-            let meta = (
-                spec.name.clone(),
-                spec.check.kind(),
-                spec.phase,
-                spec.dry_run,
-            );
+            let meta = (spec.name.clone(), spec.kind, spec.phase, spec.dry_run);
             let task = tokio::spawn(run_check(
                 spec,
                 deployment.clone(),
@@ -202,20 +213,19 @@ fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
         .unwrap_or_else(|| "(no message)".to_owned())
 }
 
-/// A CodeDeploy lifecycle hook: checks from a config (and code), reported exactly once.
-pub struct Hook {
+/// A CodeDeploy lifecycle hook: checks from a config, reported exactly once.
+pub(crate) struct Hook {
     config: Result<Config, ConfigError>,
     source: Arc<dyn DeploymentSource>,
     reporter: Arc<dyn Reporter>,
     verifier: Verifier,
-    clock: Arc<dyn Clock>,
     own_function: Option<String>,
 }
 
 impl Hook {
     /// A hook. An `Err` config is kept: every event is then answered with `Failed` and
     /// the config error, so a deployment stops at once instead of hanging.
-    pub fn new(
+    pub(crate) fn new(
         config: Result<Config, ConfigError>,
         source: Arc<dyn DeploymentSource>,
         reporter: Arc<dyn Reporter>,
@@ -226,38 +236,25 @@ impl Hook {
             source,
             reporter,
             verifier: Verifier::new(effects),
-            clock: Arc::new(SystemClock),
             own_function: None,
         }
     }
 
-    /// Adds a check written in code; it runs beside the config's checks.
-    pub fn with_check(mut self, spec: CheckSpec) -> Self {
-        self.verifier.extra.push(spec);
-        self
-    }
-
     /// This hook's function name (`AWS_LAMBDA_FUNCTION_NAME`), to tell the phase from
     /// the AppSpec's `Hooks`.
-    pub fn with_own_function(mut self, name: Option<String>) -> Self {
+    pub(crate) fn with_own_function(mut self, name: Option<String>) -> Self {
         self.own_function = name;
         self
     }
 
     /// The environment `{{env.NAME}}` reads.
-    pub fn with_env(mut self, env: BTreeMap<String, String>) -> Self {
+    pub(crate) fn with_env(mut self, env: BTreeMap<String, String>) -> Self {
         self.verifier.env = env;
         self
     }
 
-    /// Replaces the wall clock (tests).
-    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.clock = clock;
-        self
-    }
-
     /// Handles one lifecycle event that must be answered by the wall-clock `deadline`.
-    pub async fn handle(
+    pub(crate) async fn handle(
         &self,
         raw_event: &Value,
         deadline: SystemTime,
@@ -265,7 +262,11 @@ impl Hook {
         let event = HookEvent::parse(raw_event)
             .inspect_err(|e| tracing::error!(error = %e, "unusable event"))?;
         let now = Instant::now();
-        let mut remaining = self.clock.until(deadline);
+        // Lambda deadlines are wall-clock instants; from here on the monotonic clock
+        // (tokio's, so tests can pause it) measures everything.
+        let mut remaining = deadline
+            .duration_since(SystemTime::now())
+            .unwrap_or(Duration::ZERO);
         if remaining.is_zero() {
             tracing::warn!(
                 budget_ms = UNUSABLE_DEADLINE_BUDGET.as_millis() as u64,
@@ -331,3 +332,6 @@ impl Hook {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,11 +1,10 @@
 //! Lambda mode: JSON logs, the config and SDK clients loaded once, then serve events.
 //!
-//! `traffic-hook` calls [`serve`] as it is; a hook binary with checks of its own passes
-//! a closure that adds them (see `examples/custom-check`).
+//! Every hook binary reaches [`serve`] through [`crate::main`], with its kinds.
 
+use crate::check::Kinds;
 use crate::config::{source, ConfigSource};
-use crate::hook::{Hook, HookError};
-use aws_config::SdkConfig;
+use crate::hook::HookError;
 use lambda_runtime::{service_fn, LambdaEvent};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -13,11 +12,11 @@ use std::sync::Arc;
 use tracing_subscriber::EnvFilter;
 
 /// The longest the config read (an SSM parameter) may take at start-up.
-pub const CONFIG_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+pub(crate) const CONFIG_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// JSON logs, one object per line, fit for CloudWatch Logs Insights; `RUST_LOG`
 /// overrides the default level `info`.
-pub fn init_logs() {
+pub(crate) fn init_logs() {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     tracing_subscriber::fmt()
         .json()
@@ -29,23 +28,20 @@ pub fn init_logs() {
         .init();
 }
 
-/// Loads the config and SDK clients once, lets `customize` add checks, and serves
-/// lifecycle events until the runtime stops. A bad config does not stop the runtime:
-/// every event is then answered with `Failed` and the config error.
-pub async fn serve<F>(
+/// Loads the config and SDK clients once and serves lifecycle events until the runtime
+/// stops. A bad config does not stop the runtime: every event is then answered with
+/// `Failed` and the config error.
+pub(crate) async fn serve(
     env: BTreeMap<String, String>,
-    customize: F,
-) -> Result<(), lambda_runtime::Error>
-where
-    F: FnOnce(Hook, &SdkConfig) -> Hook,
-{
+    kinds: Kinds,
+) -> Result<(), lambda_runtime::Error> {
     let sdk = crate::aws::sdk_config().await;
     let ssm = crate::aws::Ssm(aws_sdk_ssm::Client::new(&sdk));
     let config = match ConfigSource::from_env(|k| env.get(k).cloned()) {
         Some(src) => {
             tracing::info!(source = %src.describe(), "loading config");
             // Bounded: a stalled read must not keep the runtime from answering events.
-            match tokio::time::timeout(CONFIG_READ_TIMEOUT, src.load(Some(&ssm))).await {
+            match tokio::time::timeout(CONFIG_READ_TIMEOUT, src.load(Some(&ssm), &kinds)).await {
                 Ok(loaded) => loaded,
                 Err(_) => Err(crate::config::ConfigError::single(
                     src.describe(),
@@ -64,7 +60,7 @@ where
     let hook = crate::aws::hook(&sdk, config)?
         .with_own_function(env.get("AWS_LAMBDA_FUNCTION_NAME").cloned())
         .with_env(env);
-    let hook = Arc::new(customize(hook, &sdk));
+    let hook = Arc::new(hook);
     lambda_runtime::run(service_fn(move |ev: LambdaEvent<Value>| {
         let hook = hook.clone();
         async move {

@@ -4,42 +4,81 @@
 //! the checks of the current phase concurrently under the Lambda deadline, and reports
 //! `Succeeded` or `Failed` **exactly once**, whatever goes wrong in between.
 //!
-//! The pieces, one module per concern:
-//! - [`event`]: the lifecycle event and its ids;
-//! - [`deployment`]: what is deployed (function, alias, versions, phase) and how it is discovered;
-//! - [`check`]: the [`Check`] trait, the built-in kinds and the measurement loop;
-//! - [`expect`]: JMESPath conditions over a measurement;
-//! - [`config`]: raw text to a validated [`Config`], with field paths in every error;
-//! - [`report`]: the [`Reporter`] trait, CodeDeploy reporting and its retry;
-//! - [`hook`]: one invocation, from event to exactly one report;
-//! - [`summary`]: what is logged and printed.
+//! The `traffic-hook` binary is this library with its built-in kinds of check
+//! (`invoke`, `http`, `compare`, `alarms`, `metric`, `load`), driven by a check file.
+//! To add a kind of your own, write a hook binary of your own:
 //!
-//! Write a check of your own by implementing [`Check`] and adding it to a [`Hook`] with
-//! [`Hook::with_check`]; see the README for a complete example.
+//! 1. implement [`Check`]: take one measurement and return it as JSON;
+//! 2. implement [`Kind`] for the type its config section reads into: its name, how the
+//!    section is read ([`Section::deserialize`] for a serde type, [`Section::fields`] to
+//!    report every problem at once), and how the check is built;
+//! 3. call [`main`] with the built-in [`Kinds`] plus yours. Your binary gets Lambda mode,
+//!    `validate` and `run`, and its YAML uses your kind like a built-in one, with
+//!    `name`, `phase`, `expect`, `count`, `interval`, `timeout`, `dry_run` and the rest.
+//!
+//! ```no_run
+//! # use std::sync::Arc;
+//! # use traffic_hooks::{async_trait, BuildContext, BuildError, Check, CheckContext, Errors, Kind, MeasureError, Section};
+//! # #[derive(serde::Deserialize)] struct NoFreeze { flag: String }
+//! # struct NoFreezeCheck;
+//! # #[async_trait] impl Check for NoFreezeCheck {
+//! #     async fn measure(&self, _: &CheckContext) -> Result<serde_json::Value, MeasureError> { Ok(serde_json::json!({})) } }
+//! # impl Kind for NoFreeze {
+//! #     const NAME: &'static str = "no-freeze";
+//! #     fn parse(s: &Section<'_>, e: &mut Errors) -> Option<Self> { s.deserialize(e) }
+//! #     fn build(self, _: &BuildContext<'_>) -> Result<Arc<dyn Check>, BuildError> { Ok(Arc::new(NoFreezeCheck)) } }
+//! fn main() -> std::process::ExitCode {
+//!     traffic_hooks::main(traffic_hooks::Kinds::builtin().with::<NoFreeze>())
+//! }
+//! ```
+//!
+//! `examples/custom-check` in the repository is a complete crate, tested through the
+//! testkit; the README walks through it.
 
-pub mod aws;
-pub mod check;
-pub mod cli;
-pub mod clock;
-pub mod config;
-pub mod deployment;
-pub mod duration;
-pub mod event;
-pub mod expect;
-pub mod hook;
-pub mod lambda;
-pub mod report;
-pub mod summary;
-pub mod template;
+mod aws;
+mod check;
+mod cli;
+mod config;
+mod deployment;
+mod diag;
+mod duration;
+mod error;
+mod event;
+mod expect;
+mod hook;
+mod lambda;
+mod report;
+mod summary;
+mod template;
 
 /// The README's Rust example, compiled and run as a doctest so it stays true.
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]
 pub struct ReadmeDoctests;
 
-pub use check::{Check, CheckContext, CheckSpec, MeasureError, Timing};
-pub use config::{Config, ConfigError};
-pub use deployment::{Deployment, Phase};
-pub use event::HookEvent;
-pub use hook::Hook;
-pub use report::{Reporter, Status};
+pub use async_trait::async_trait;
+pub use check::kind::{BuildContext, BuildError, Kind, Kinds, Section};
+pub use check::{Check, CheckContext, MeasureError, Timing};
+pub use deployment::{Deployment, Facts, Phase};
+pub use diag::{Errors, FieldError, Fields};
+pub use duration::Duration;
+pub use error::{chain as error_chain, EffectError};
+
+/// Runs a hook binary with `kinds`: as a Lambda function when `AWS_LAMBDA_RUNTIME_API`
+/// is set and no command is given, else the command on the command line (`validate`,
+/// `run`, `--help`). `traffic-hook` is `main(Kinds::builtin())`.
+pub fn main(kinds: Kinds) -> std::process::ExitCode {
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime.block_on(cli::main(kinds)),
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod testing;

@@ -8,7 +8,7 @@ use tokio::time::Instant;
 
 /// The status a hook reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub enum Status {
+pub(crate) enum Status {
     /// Go on with the deployment.
     Succeeded,
     /// Stop it and roll back.
@@ -17,7 +17,7 @@ pub enum Status {
 
 impl Status {
     /// The wire name CodeDeploy expects.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::Succeeded => "Succeeded",
             Self::Failed => "Failed",
@@ -27,7 +27,7 @@ impl Status {
 
 /// Why one report attempt was not accepted.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
-pub enum ReportError {
+pub(crate) enum ReportError {
     /// The lifecycle event already has a status: nothing more to do.
     #[error("already completed: {0}")]
     AlreadyCompleted(String),
@@ -41,14 +41,14 @@ pub enum ReportError {
 
 /// Puts a lifecycle event hook status, one attempt per call.
 #[async_trait]
-pub trait Reporter: Send + Sync {
+pub(crate) trait Reporter: Send + Sync {
     /// One `PutLifecycleEventHookExecutionStatus` call.
     async fn put_status(&self, event: &HookEvent, status: Status) -> Result<(), ReportError>;
 }
 
 /// How reporting ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ReportOutcome {
+pub(crate) enum ReportOutcome {
     /// CodeDeploy accepted the status.
     Accepted {
         /// Attempts made, 1 when the first was accepted.
@@ -70,7 +70,7 @@ pub enum ReportOutcome {
 
 impl ReportOutcome {
     /// A short description for the summary.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         match self {
             Self::Accepted { attempts } => format!("accepted after {attempts} attempt(s)"),
             Self::AlreadyCompleted { attempts } => {
@@ -85,7 +85,7 @@ impl ReportOutcome {
 
 /// The longest one report attempt may take before it is abandoned and retried: a
 /// stalled connection must not use up the whole reporting budget.
-pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(3);
+pub(crate) const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Backoff before attempt `n + 1`: 100 ms doubling to at most 2 s.
 fn backoff(n: u32) -> Duration {
@@ -94,7 +94,7 @@ fn backoff(n: u32) -> Duration {
 
 /// Reports `status` until it is accepted, retrying retryable errors with backoff, and
 /// never past `deadline`.
-pub async fn report(
+pub(crate) async fn report(
     reporter: &dyn Reporter,
     event: &HookEvent,
     status: Status,
@@ -172,7 +172,7 @@ mod tests {
         Instant::now() + Duration::from_secs(30)
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn retries_throttling_and_5xx_until_accepted() {
         let r = Script(Mutex::new(vec![
             Err(ReportError::Retryable("throttled".into())),
@@ -206,7 +206,7 @@ mod tests {
         ));
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn gives_up_at_the_deadline() {
         let r = Script(Mutex::new(vec![
             Err(ReportError::Retryable("503".into()));
@@ -214,7 +214,20 @@ mod tests {
         ]));
         let deadline = Instant::now() + Duration::from_millis(800);
         let out = report(&r, &event(), Status::Failed, deadline).await;
-        assert!(matches!(out, ReportOutcome::GaveUp { .. }), "{out:?}");
+        // 100 + 200 + 400 ms of backoff fit; the next 800 ms would pass the deadline.
+        assert_eq!(
+            out,
+            ReportOutcome::GaveUp {
+                attempts: 4,
+                error: "503".into()
+            }
+        );
         assert!(Instant::now() <= deadline);
+    }
+
+    #[test]
+    fn backoff_doubles_from_100ms_to_at_most_2s() {
+        let waits: Vec<u128> = (0..7).map(|n| backoff(n).as_millis()).collect();
+        assert_eq!(waits, [100, 200, 400, 800, 1600, 2000, 2000]);
     }
 }

@@ -17,7 +17,7 @@ const EXCERPT_CHARS: usize = 300;
 /// How one measurement turned out.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "result", rename_all = "lowercase")]
-pub enum MeasurementResult {
+pub(crate) enum MeasurementResult {
     /// Every condition held.
     Passed {
         /// The measurement.
@@ -36,14 +36,14 @@ pub enum MeasurementResult {
 
 /// One measurement of a check.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct MeasurementRecord {
+pub(crate) struct MeasurementRecord {
     /// Its number, from 1.
-    pub n: u32,
+    pub(crate) n: u32,
     /// How long it took.
-    pub elapsed_ms: u64,
+    pub(crate) elapsed_ms: u64,
     /// Its result.
     #[serde(flatten)]
-    pub result: MeasurementResult,
+    pub(crate) result: MeasurementResult,
 }
 
 impl MeasurementRecord {
@@ -56,7 +56,7 @@ impl MeasurementRecord {
     }
 
     /// One line that says what happened, fit for a reason.
-    pub fn brief(&self) -> String {
+    pub(crate) fn brief(&self) -> String {
         match &self.result {
             MeasurementResult::Passed { .. } => format!("measurement {}: passed", self.n),
             MeasurementResult::Failed { condition, value } => {
@@ -72,7 +72,7 @@ impl MeasurementRecord {
 }
 
 /// A measurement as a short string, with header values redacted.
-pub fn excerpt(value: &Value) -> String {
+pub(crate) fn excerpt(value: &Value) -> String {
     let mut v = value.clone();
     if let Some(Value::Object(headers)) = v.get_mut("headers") {
         for h in headers.values_mut() {
@@ -91,7 +91,7 @@ pub fn excerpt(value: &Value) -> String {
 /// How a check ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum CheckStatus {
+pub(crate) enum CheckStatus {
     /// It passed.
     Passed,
     /// It failed (or errored, or was abandoned at the deadline).
@@ -112,24 +112,24 @@ impl CheckStatus {
 
 /// The result of one check.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct CheckOutcome {
+pub(crate) struct CheckOutcome {
     /// The check's name.
-    pub name: String,
+    pub(crate) name: String,
     /// Its kind.
-    pub kind: String,
+    pub(crate) kind: String,
     /// The phase it is for (`None`: any).
-    pub phase: Option<Phase>,
+    pub(crate) phase: Option<Phase>,
     /// How it ended.
-    pub status: CheckStatus,
+    pub(crate) status: CheckStatus,
     /// Why it failed or was skipped.
-    pub reason: Option<String>,
+    pub(crate) reason: Option<String>,
     /// What it measured.
-    pub measurements: Vec<MeasurementRecord>,
+    pub(crate) measurements: Vec<MeasurementRecord>,
     /// How long it ran.
     #[serde(serialize_with = "ser_ms", rename = "elapsed_ms")]
-    pub elapsed: Duration,
+    pub(crate) elapsed: Duration,
     /// It cannot fail the deployment.
-    pub dry_run: bool,
+    pub(crate) dry_run: bool,
 }
 
 fn ser_ms<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -138,7 +138,7 @@ fn ser_ms<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
 
 impl CheckOutcome {
     /// An outcome for a check that never ran.
-    pub fn not_run(
+    pub(crate) fn not_run(
         name: &str,
         kind: &str,
         phase: Option<Phase>,
@@ -158,12 +158,12 @@ impl CheckOutcome {
     }
 
     /// Whether it stops the deployment.
-    pub fn blocks(&self) -> bool {
+    pub(crate) fn blocks(&self) -> bool {
         self.status == CheckStatus::Failed && !self.dry_run
     }
 
     /// Counts of (passed, failed, errored) measurements.
-    pub fn counts(&self) -> (usize, usize, usize) {
+    pub(crate) fn counts(&self) -> (usize, usize, usize) {
         self.measurements
             .iter()
             .fold((0, 0, 0), |(p, f, e), m| match m.result {
@@ -176,25 +176,25 @@ impl CheckOutcome {
 
 /// The verdict of one hook run.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Verdict {
+pub(crate) struct Verdict {
     /// What is (or would be) reported.
-    pub status: Status,
+    pub(crate) status: Status,
     /// Why, in one line.
-    pub reason: String,
+    pub(crate) reason: String,
     /// What was verified.
-    pub deployment: Deployment,
+    pub(crate) deployment: Deployment,
     /// Each check's result, in config order.
-    pub checks: Vec<CheckOutcome>,
+    pub(crate) checks: Vec<CheckOutcome>,
     /// Global dry run: `status` is `Succeeded` whatever the checks said.
-    pub dry_run: bool,
+    pub(crate) dry_run: bool,
     /// How the report went (`accepted`, `already completed`, ...); `None` when nothing
     /// was reported (terminal runs).
-    pub report: Option<String>,
+    pub(crate) report: Option<String>,
 }
 
 impl Verdict {
     /// Judges the outcomes: `Failed` when any non-dry-run check failed.
-    pub fn judge(deployment: Deployment, checks: Vec<CheckOutcome>, dry_run: bool) -> Self {
+    pub(crate) fn judge(deployment: Deployment, checks: Vec<CheckOutcome>, dry_run: bool) -> Self {
         let blocking: Vec<&CheckOutcome> = checks.iter().filter(|c| c.blocks()).collect();
         let ran = checks
             .iter()
@@ -240,7 +240,7 @@ impl Verdict {
     }
 
     /// A verdict reached without running checks (bad config, for one).
-    pub fn failed_early(deployment: Deployment, reason: String) -> Self {
+    pub(crate) fn failed_early(deployment: Deployment, reason: String) -> Self {
         Self {
             status: Status::Failed,
             reason,
@@ -253,7 +253,7 @@ impl Verdict {
 
     /// The invocation's response: verdict and one line per check, without measurement
     /// values (they may be large or hold secrets; the log has the details).
-    pub fn response(&self) -> Value {
+    pub(crate) fn response(&self) -> Value {
         let checks: Vec<Value> = self
             .checks
             .iter()
@@ -270,7 +270,7 @@ impl Verdict {
     }
 
     /// Logs one JSON line per check and one for the verdict.
-    pub fn log(&self) {
+    pub(crate) fn log(&self) {
         let deployment_id = self.deployment.deployment_id.as_deref().unwrap_or("");
         let phase = self
             .deployment
@@ -323,7 +323,7 @@ impl Verdict {
     }
 
     /// A table for a terminal.
-    pub fn table(&self) -> String {
+    pub(crate) fn table(&self) -> String {
         let rows: Vec<[String; 6]> = self
             .checks
             .iter()
@@ -375,14 +375,14 @@ impl Verdict {
 }
 
 /// Told about each measurement as it is taken (terminal runs show progress).
-pub trait Progress: Send + Sync {
+pub(crate) trait Progress: Send + Sync {
     /// A measurement of `check` was taken.
     fn measured(&self, check: &str, record: &MeasurementRecord);
 }
 
 /// Shows nothing; measurements are still logged at debug level.
 #[derive(Debug, Default, Clone, Copy)]
-pub struct NoProgress;
+pub(crate) struct NoProgress;
 
 impl Progress for NoProgress {
     fn measured(&self, check: &str, record: &MeasurementRecord) {
@@ -392,7 +392,7 @@ impl Progress for NoProgress {
 
 /// Prints one line per measurement to standard error.
 #[derive(Debug, Default, Clone, Copy)]
-pub struct StderrProgress;
+pub(crate) struct StderrProgress;
 
 impl Progress for StderrProgress {
     fn measured(&self, check: &str, record: &MeasurementRecord) {

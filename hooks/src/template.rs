@@ -9,7 +9,7 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 
 /// The variable names besides `env.NAME`.
-pub const NAMES: [&str; 5] = [
+pub(crate) const NAMES: [&str; 5] = [
     "function",
     "alias",
     "current_version",
@@ -19,7 +19,7 @@ pub const NAMES: [&str; 5] = [
 
 /// Values for the variables.
 #[derive(Debug, Clone)]
-pub struct Vars {
+pub(crate) struct Vars {
     values: BTreeMap<&'static str, String>,
     env: BTreeMap<String, String>,
     /// When set, every known name renders as this (used to validate without a deployment).
@@ -41,7 +41,7 @@ impl Default for Vars {
 
 impl Vars {
     /// The values a deployment gives, plus an environment for `{{env.NAME}}`.
-    pub fn new(deployment: &Deployment, env: BTreeMap<String, String>) -> Self {
+    pub(crate) fn new(deployment: &Deployment, env: BTreeMap<String, String>) -> Self {
         let f = &deployment.facts;
         let values = [
             ("function", f.function.clone()),
@@ -62,7 +62,7 @@ impl Vars {
 
     /// Values for validating `expect`: `0` is valid inside JMESPath backticks (a JSON
     /// number) and quotes alike, where a word would not be.
-    pub fn expect_placeholders() -> Self {
+    pub(crate) fn expect_placeholders() -> Self {
         Self {
             placeholder: Some("0".to_owned()),
             ..Self::default()
@@ -70,7 +70,7 @@ impl Vars {
     }
 
     /// Values that let validation render every known name without a deployment.
-    pub fn placeholders() -> Self {
+    pub(crate) fn placeholders() -> Self {
         Self {
             placeholder: Some("placeholder".to_owned()),
             ..Self::default()
@@ -130,14 +130,15 @@ impl Vars {
     }
 
     /// Fixes "now" (tests).
-    pub fn at(mut self, now: std::time::SystemTime) -> Self {
+    #[cfg(test)]
+    pub(crate) fn at(mut self, now: std::time::SystemTime) -> Self {
         self.now = now;
         self
     }
 }
 
 /// Replaces every `{{ name }}` in `text`.
-pub fn render(text: &str, vars: &Vars) -> Result<String, String> {
+pub(crate) fn render(text: &str, vars: &Vars) -> Result<String, String> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(start) = rest.find("{{") {
@@ -155,7 +156,11 @@ pub fn render(text: &str, vars: &Vars) -> Result<String, String> {
 
 /// Renders every string (keys included) inside a JSON value; errors carry the
 /// JSON path below `path`.
-pub fn render_value(value: &Value, vars: &Vars, path: &str) -> Result<Value, (String, String)> {
+pub(crate) fn render_value(
+    value: &Value,
+    vars: &Vars,
+    path: &str,
+) -> Result<Value, (String, String)> {
     Ok(match value {
         Value::String(s) => Value::String(render(s, vars).map_err(|e| (path.to_owned(), e))?),
         Value::Array(items) => Value::Array(

@@ -222,3 +222,74 @@ async fn run_exits_1_on_failures_even_under_a_global_dry_run() {
     assert_eq!(out.status.code(), Some(1), "{stdout}");
     assert!(stdout.contains("dry run, would have failed"), "{stdout}");
 }
+
+/// `validate`'s whole output for a file of mistakes, compared with the snapshot in
+/// `tests/snapshots/` (review a change with `cargo insta review`, or by hand).
+#[test]
+fn validate_names_every_strict_config_mistake_with_a_hint() {
+    let out = traffic_hook(&["validate", "--config", &fixture("strict.yaml")], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr).replace(&fixture(""), "tests/fixtures/");
+    insta::assert_snapshot!(err);
+}
+
+#[test]
+fn validate_refuses_a_duplicate_key_naming_it() {
+    let out = traffic_hook(
+        &["validate", "--config", &fixture("duplicate-key.yaml")],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("checks[0].timeout: duplicate key"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn validate_says_when_a_tab_indents_a_line() {
+    let out = traffic_hook(
+        &["validate", "--config", &fixture("tab-indented.yaml")],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("line 3 is indented with a tab"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn validate_with_a_timeout_names_the_check_that_cannot_finish_in_time() {
+    let long_bake = fixture("long-bake.yaml");
+    let out = traffic_hook(
+        &["validate", "--config", &long_bake, "--timeout", "60s"],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("checks[1]: `bake` (phase post) may take up to 2m20s")
+            && err.contains("more than the 55s a 1m timeout leaves after report_reserve 5s"),
+        "{err}"
+    );
+    assert!(!err.contains("smoke") && !err.contains("`load`"), "{err}");
+    let out = traffic_hook(
+        &["validate", "--config", &long_bake, "--timeout", "5m"],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("all within a 5m timeout"));
+    let out = traffic_hook(
+        &["validate", "--config", &long_bake, "--timeout", "60"],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("`60` has no unit"),
+        "{}",
+        text(&out.stderr)
+    );
+}

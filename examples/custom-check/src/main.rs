@@ -1,15 +1,9 @@
-//! `custom-check-hook`: `traffic-hook`'s Lambda mode plus the configuration policy check.
-//! The config's checks (from TRAFFIC_HOOK_CONFIG, ...) run beside it.
+//! `custom-check-hook`: `traffic-hook` plus the `configuration` kind: Lambda mode,
+//! `validate` and `run`, with every built-in kind and ours.
 
-use custom_check::{spec, LambdaConfiguration};
-use std::collections::BTreeMap;
+use custom_check::Configuration;
+use traffic_hooks::Kinds;
 
-#[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    traffic_hooks::lambda::init_logs();
-    let env: BTreeMap<String, String> = std::env::vars().collect();
-    traffic_hooks::lambda::serve(env, |hook, sdk| {
-        hook.with_check(spec(LambdaConfiguration(aws_sdk_lambda::Client::new(sdk))))
-    })
-    .await
+fn main() -> std::process::ExitCode {
+    traffic_hooks::main(Kinds::builtin().with::<Configuration>())
 }

@@ -1,28 +1,79 @@
-//! The custom check in memory, and its hook binary run as Lambda runs it.
+//! The `configuration` kind: its check in memory, and its hook binary's three modes
+//! (`validate`, `run`, Lambda) through the one entry point, against the testkit's fakes.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use async_trait::async_trait;
-use custom_check::{spec, ConfigurationSource};
+use custom_check::{ConfigurationCheck, ConfigurationSource};
 use serde_json::{json, Value};
 use std::path::Path;
+use std::process::{Command, Output};
+use std::sync::Arc;
 use std::time::Duration;
+use traffic_hooks::{async_trait, Check, CheckContext, Deployment, MeasureError};
 use traffic_hooks_testkit::{event, FakeAws, Outcome, RuntimeHost};
+
+const BIN: &str = env!("CARGO_BIN_EXE_custom-check-hook");
+
+fn policy() -> String {
+    format!("{}/policy.yaml", env!("CARGO_MANIFEST_DIR"))
+}
 
 struct Fixed(Value);
 
 #[async_trait]
 impl ConfigurationSource for Fixed {
-    async fn configuration(&self, _: &str, _: &str) -> Result<Value, String> {
+    async fn configuration(&self, _: &str, _: &str) -> Result<Value, MeasureError> {
         Ok(self.0.clone())
     }
 }
 
+#[tokio::test]
+async fn the_check_measures_what_its_source_reads() {
+    let check = ConfigurationCheck::new(Arc::new(Fixed(json!({"state": "Active"}))), "f", "2");
+    let ctx = CheckContext::new(Deployment::default(), "configuration-policy");
+    assert_eq!(
+        check.measure(&ctx).await.unwrap(),
+        json!({"state": "Active"})
+    );
+}
+
+fn hook(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args)
+        .env_clear()
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "testkit")
+        .env("AWS_SECRET_ACCESS_KEY", "testkit");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
 #[test]
-fn the_policy_compiles_and_runs_before_traffic() {
-    let s = spec(Fixed(json!({})));
-    assert_eq!(s.phase, Some(traffic_hooks::Phase::Pre));
-    assert_eq!(s.check.kind(), "configuration");
+fn validate_knows_the_kind_and_names_mistakes_in_its_section() {
+    let out = hook(&["validate", "--config", &policy()], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(
+        &bad,
+        "checks: [ { name: p, configuration: { qualifer: target }, count: 0 } ]\n",
+    )
+    .unwrap();
+    let out = hook(&["validate", "--config", bad.to_str().unwrap()], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("checks[0].configuration.qualifer: unknown field; did you mean `qualifier`?"),
+        "{err}"
+    );
+    assert!(err.contains("checks[0].count: must be at least 1"), "{err}");
 }
 
 fn scenario(version_config: Value) -> FakeAws {
@@ -33,19 +84,43 @@ fn scenario(version_config: Value) -> FakeAws {
     fake
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn run_prints_the_policy_check_beside_the_builtins() {
+    let fake = scenario(json!({"Timeout": 10, "Architectures": ["arm64"], "State": "Active"}));
+    let server = fake.start().await.unwrap();
+    let url = server.url();
+    let args = [
+        "run",
+        "--config",
+        &policy(),
+        "--function",
+        "demo-fn",
+        "--current-version",
+        "1",
+        "--target-version",
+        "2",
+        "--phase",
+        "pre",
+    ];
+    let out = tokio::task::block_in_place(|| hook(&args, &[("AWS_ENDPOINT_URL", &url)]));
+    let table = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{table}{}", text(&out.stderr));
+    assert!(
+        table.contains("configuration-policy  configuration  PASSED"),
+        "{table}"
+    );
+    assert!(table.contains("smoke"), "{table}");
+}
+
 async fn verdict(fake: &FakeAws) -> Value {
     let server = fake.start().await.unwrap();
     let url = server.url();
+    let config = std::fs::read_to_string(policy()).unwrap();
     let env = [
-        (
-            "TRAFFIC_HOOK_CONFIG",
-            "checks: [ { name: smoke, invoke: {} } ]",
-        ),
+        ("TRAFFIC_HOOK_CONFIG", config.as_str()),
         ("AWS_ENDPOINT_URL", url.as_str()),
     ];
-    let mut host = RuntimeHost::start(Path::new(env!("CARGO_BIN_EXE_custom-check-hook")), &env)
-        .await
-        .unwrap();
+    let mut host = RuntimeHost::start(Path::new(BIN), &env).await.unwrap();
     match host
         .invoke(event("pre-traffic.json"), Duration::from_secs(20))
         .await
@@ -67,7 +142,7 @@ async fn a_compliant_version_passes_beside_the_config_checks() {
         .iter()
         .map(|c| c["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["smoke", "configuration-policy"]);
+    assert_eq!(names, ["configuration-policy", "smoke"]);
     assert_eq!(fake.reports()[0].status, "Succeeded");
 }
 
@@ -82,4 +157,28 @@ async fn an_x86_version_with_a_long_timeout_fails_the_deployment() {
         "{reason}"
     );
     assert_eq!(fake.reports()[0].status, "Failed");
+}
+
+#[tokio::test]
+async fn a_version_that_does_not_exist_is_a_measurement_error_naming_the_code() {
+    let fake = scenario(json!({}));
+    let server = fake.start().await.unwrap();
+    let url = server.url();
+    let env = [
+        (
+            "TRAFFIC_HOOK_CONFIG",
+            "checks: [ { name: p, configuration: { qualifier: '99' } } ]",
+        ),
+        ("AWS_ENDPOINT_URL", url.as_str()),
+    ];
+    let mut host = RuntimeHost::start(Path::new(BIN), &env).await.unwrap();
+    let Outcome::Response(out) = host
+        .invoke(event("pre-traffic.json"), Duration::from_secs(20))
+        .await
+        .unwrap()
+    else {
+        panic!("an invocation error")
+    };
+    let reason = out["reason"].as_str().unwrap();
+    assert!(reason.contains("ResourceNotFoundException"), "{reason}");
 }

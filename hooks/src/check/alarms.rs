@@ -4,8 +4,10 @@
 //! `insufficient_data: fail`, every alarm must be `OK`. With `count`/`interval` the
 //! check becomes a bake: the alarms are watched for that long.
 
-use super::{Check, CheckContext, Effects, MeasureError};
-use crate::config::{de, FieldError};
+use super::kind::{BuildContext, BuildError, Kind, Section};
+use super::{Check, CheckContext, MeasureError};
+use crate::diag::Errors;
+use crate::error::EffectError;
 use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -13,20 +15,20 @@ use std::sync::Arc;
 
 /// CloudWatch `DescribeAlarms`, behind a trait so tests can fake it.
 #[async_trait]
-pub trait AlarmSource: Send + Sync {
+pub(crate) trait AlarmSource: Send + Sync {
     /// `(name, state)` of the metric and composite alarms named in `names` or starting
     /// with `prefix`.
     async fn alarms(
         &self,
         names: &[String],
         prefix: Option<&str>,
-    ) -> Result<Vec<(String, String)>, String>;
+    ) -> Result<Vec<(String, String)>, EffectError>;
 }
 
 /// What `INSUFFICIENT_DATA` means for the check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
-pub enum InsufficientData {
+pub(crate) enum InsufficientData {
     /// Not a failure (default): a new version's alarms often have no data yet.
     #[default]
     Ok,
@@ -34,65 +36,74 @@ pub enum InsufficientData {
     Fail,
 }
 
-/// The `alarms:` section of a check.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct AlarmsSpec {
-    #[serde(default)]
-    pub names: Vec<String>,
-    #[serde(default)]
-    pub prefix: Option<String>,
-    #[serde(default)]
-    pub insufficient_data: InsufficientData,
-}
-
-pub(crate) fn validate(rendered: &Value, path: &str) -> Vec<FieldError> {
-    match de::<AlarmsSpec>(rendered, path) {
-        Err(e) => vec![e],
-        Ok(s) if s.names.is_empty() && s.prefix.as_deref().is_none_or(str::is_empty) => {
-            vec![FieldError {
-                path: path.to_owned(),
-                message: "name the alarms: set `names`, `prefix`, or both".into(),
-            }]
+impl InsufficientData {
+    fn expect(self) -> &'static str {
+        match self {
+            Self::Ok => "length(alarms[?state == 'ALARM']) == `0`",
+            Self::Fail => "length(alarms[?state != 'OK']) == `0`",
         }
-        Ok(s) if s.names.len() > 100 => vec![FieldError {
-            path: format!("{path}.names"),
-            message: format!(
-                "{} names; DescribeAlarms takes at most 100: use `prefix`",
-                s.names.len()
-            ),
-        }],
-        Ok(_) => Vec::new(),
     }
 }
 
-pub(crate) fn build(spec: &Value, path: &str, effects: &Effects) -> Result<Arc<dyn Check>, String> {
-    let spec: AlarmsSpec = de(spec, path).map_err(|e| e.to_string())?;
-    Ok(Arc::new(AlarmsCheck {
-        source: effects.alarms.clone(),
-        spec,
-    }))
+/// DescribeAlarms takes at most 100 names.
+const MAX_NAMES: usize = 100;
+
+/// The `alarms` kind: its section.
+pub(crate) struct Alarms {
+    names: Vec<String>,
+    prefix: Option<String>,
+    insufficient_data: InsufficientData,
+}
+
+impl Kind for Alarms {
+    const NAME: &'static str = "alarms";
+
+    fn parse(section: &Section<'_>, errors: &mut Errors) -> Option<Self> {
+        let mut f = section.fields(&["names", "prefix", "insufficient_data"], errors);
+        let names = f.optional::<Vec<String>>("names").unwrap_or_default();
+        let prefix = f.optional::<String>("prefix").filter(|p| !p.is_empty());
+        let insufficient_data = f
+            .optional::<InsufficientData>("insufficient_data")
+            .unwrap_or_default();
+        if names.is_empty() && prefix.is_none() && f.ok() {
+            f.error_here("name the alarms: set `names`, `prefix`, or both");
+        }
+        if names.len() > MAX_NAMES {
+            f.error(
+                "names",
+                format!(
+                    "{} names; DescribeAlarms takes at most {MAX_NAMES}: use `prefix`",
+                    names.len()
+                ),
+            );
+        }
+        f.ok().then_some(Self {
+            names,
+            prefix,
+            insufficient_data,
+        })
+    }
+
+    fn default_expect(&self) -> Option<&'static str> {
+        Some(self.insufficient_data.expect())
+    }
+
+    fn build(self, cx: &BuildContext<'_>) -> Result<Arc<dyn Check>, BuildError> {
+        Ok(Arc::new(AlarmsCheck {
+            source: cx.effects.alarms.clone(),
+            spec: self,
+        }))
+    }
 }
 
 /// Reads alarm states.
-pub struct AlarmsCheck {
+struct AlarmsCheck {
     source: Arc<dyn AlarmSource>,
-    spec: AlarmsSpec,
+    spec: Alarms,
 }
 
 #[async_trait]
 impl Check for AlarmsCheck {
-    fn kind(&self) -> &'static str {
-        "alarms"
-    }
-
-    fn default_expect(&self) -> Option<&'static str> {
-        Some(match self.spec.insufficient_data {
-            InsufficientData::Ok => "length(alarms[?state == 'ALARM']) == `0`",
-            InsufficientData::Fail => "length(alarms[?state != 'OK']) == `0`",
-        })
-    }
-
     async fn measure(&self, _: &CheckContext) -> Result<Value, MeasureError> {
         let found = self.spec_alarms().await?;
         // A named alarm that does not exist is an error, not a pass: a typo must not
@@ -104,7 +115,7 @@ impl Check for AlarmsCheck {
             .filter(|n| !found.iter().any(|(f, _)| f == *n))
             .collect();
         if !missing.is_empty() {
-            return Err(MeasureError(format!(
+            return Err(MeasureError::new(format!(
                 "no such alarm: {}",
                 missing
                     .iter()
@@ -114,7 +125,7 @@ impl Check for AlarmsCheck {
             )));
         }
         if found.is_empty() {
-            return Err(MeasureError(format!(
+            return Err(MeasureError::new(format!(
                 "no alarm starts with `{}`",
                 self.spec.prefix.as_deref().unwrap_or_default()
             )));
@@ -135,15 +146,15 @@ impl AlarmsCheck {
                 self.source
                     .alarms(&self.spec.names, None)
                     .await
-                    .map_err(|e| MeasureError(format!("DescribeAlarms: {e}")))?,
+                    .map_err(MeasureError::from)?,
             );
         }
-        if let Some(prefix) = self.spec.prefix.as_deref().filter(|p| !p.is_empty()) {
+        if let Some(prefix) = self.spec.prefix.as_deref() {
             for a in self
                 .source
                 .alarms(&[], Some(prefix))
                 .await
-                .map_err(|e| MeasureError(format!("DescribeAlarms: {e}")))?
+                .map_err(MeasureError::from)?
             {
                 if !all.iter().any(|(n, _)| *n == a.0) {
                     all.push(a);

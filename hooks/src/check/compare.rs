@@ -6,77 +6,75 @@
 //! order) and `difference_count` counts them all. Function errors are compared too, at the
 //! pointer `(function_error)`. Default expect: `` difference_count == `0` ``.
 
-use super::invoke::{resolve_function, resolve_qualifier};
-use super::{millis, Check, CheckContext, Effects, LambdaInvoker, MeasureError};
-use crate::config::{de, FieldError};
-use crate::deployment::Deployment;
+use super::invoke::{resolve_function, InvokeOutput, Qualifier};
+use super::kind::{BuildContext, BuildError, Kind, Section};
+use super::{millis, Check, CheckContext, LambdaInvoker, MeasureError};
+use crate::diag::Errors;
+use crate::error::EffectError;
 use async_trait::async_trait;
-use serde::Deserialize;
 use serde_json::{json, Value};
 use std::sync::Arc;
-use std::time::Instant;
+use tokio::time::Instant;
 
 /// The most differences a measurement lists (all are counted).
-pub const MAX_DIFFERENCES: usize = 10;
+pub(crate) const MAX_DIFFERENCES: usize = 10;
 
-/// The `compare:` section of a check.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct CompareSpec {
+/// The `compare` kind: its section.
+pub(crate) struct Compare {
     /// Events to send to both versions.
-    pub payloads: Vec<Value>,
+    payloads: Vec<Value>,
     /// JSON pointers (RFC 6901) to leave out, `*` matching any one segment.
-    #[serde(default)]
-    pub ignore: Vec<String>,
+    ignore: Vec<String>,
     /// The function; default: the deployed one.
-    #[serde(default)]
-    pub function: Option<String>,
+    function: Option<String>,
 }
 
-pub(crate) fn validate(rendered: &Value, path: &str) -> Vec<FieldError> {
-    let spec: CompareSpec = match de(rendered, path) {
-        Ok(s) => s,
-        Err(e) => return vec![e],
-    };
-    let mut errors = Vec::new();
-    if spec.payloads.is_empty() {
-        errors.push(FieldError {
-            path: format!("{path}.payloads"),
-            message: "needs at least one payload".into(),
-        });
-    }
-    for (i, p) in spec.ignore.iter().enumerate() {
-        if !p.is_empty() && !p.starts_with('/') {
-            errors.push(FieldError {
-                path: format!("{path}.ignore[{i}]"),
-                message: format!(
-                    "`{p}` is not a JSON pointer; pointers start with `/`, e.g. `/requestId`"
-                ),
-            });
+impl Kind for Compare {
+    const NAME: &'static str = "compare";
+
+    fn parse(section: &Section<'_>, errors: &mut Errors) -> Option<Self> {
+        let mut f = section.fields(&["payloads", "ignore", "function"], errors);
+        let payloads = f.required::<Vec<Value>>("payloads");
+        if payloads.as_ref().is_some_and(Vec::is_empty) {
+            f.error("payloads", "needs at least one payload");
         }
+        let ignore = f.optional::<Vec<String>>("ignore").unwrap_or_default();
+        for (i, p) in ignore.iter().enumerate() {
+            if !p.is_empty() && !p.starts_with('/') {
+                f.error(
+                    &format!("ignore[{i}]"),
+                    format!(
+                        "`{p}` is not a JSON pointer; pointers start with `/`, e.g. `/requestId`"
+                    ),
+                );
+            }
+        }
+        let function = f.optional::<String>("function");
+        f.ok().then_some(Self {
+            payloads: payloads?,
+            ignore,
+            function,
+        })
     }
-    errors
-}
 
-pub(crate) fn build(
-    spec: &Value,
-    path: &str,
-    deployment: &Deployment,
-    effects: &Effects,
-) -> Result<Arc<dyn Check>, String> {
-    let spec: CompareSpec = de(spec, path).map_err(|e| e.to_string())?;
-    Ok(Arc::new(CompareCheck {
-        invoker: effects.lambda.clone(),
-        function: resolve_function(spec.function, deployment, path)?,
-        target: resolve_qualifier("target", deployment, path)?,
-        current: resolve_qualifier("current", deployment, path)?,
-        ignore: spec.ignore.iter().map(|p| parse_pointer(p)).collect(),
-        payloads: spec.payloads,
-    }))
+    fn default_expect(&self) -> Option<&'static str> {
+        Some("difference_count == `0`")
+    }
+
+    fn build(self, cx: &BuildContext<'_>) -> Result<Arc<dyn Check>, BuildError> {
+        Ok(Arc::new(CompareCheck {
+            invoker: cx.effects.lambda.clone(),
+            function: resolve_function(self.function, cx.deployment)?,
+            target: Qualifier::Target.resolve(cx.deployment)?,
+            current: Qualifier::Current.resolve(cx.deployment)?,
+            ignore: self.ignore.iter().map(|p| parse_pointer(p)).collect(),
+            payloads: self.payloads,
+        }))
+    }
 }
 
 /// Invokes both versions with each payload and compares the answers.
-pub struct CompareCheck {
+struct CompareCheck {
     invoker: Arc<dyn LambdaInvoker>,
     function: String,
     target: String,
@@ -87,14 +85,6 @@ pub struct CompareCheck {
 
 #[async_trait]
 impl Check for CompareCheck {
-    fn kind(&self) -> &'static str {
-        "compare"
-    }
-
-    fn default_expect(&self) -> Option<&'static str> {
-        Some("difference_count == `0`")
-    }
-
     async fn measure(&self, _: &CheckContext) -> Result<Value, MeasureError> {
         let started = Instant::now();
         let mut differences = Vec::new();
@@ -105,11 +95,11 @@ impl Check for CompareCheck {
                     .invoke(&self.function, &self.current, bytes.clone()),
                 self.invoker.invoke(&self.function, &self.target, bytes),
             );
-            let invoked = |q: &str, r: Result<super::InvokeOutput, String>| {
+            let invoked = |q: &str, r: Result<InvokeOutput, EffectError>| {
                 r.map_err(|e| {
-                    MeasureError(format!(
-                        "payloads[{i}]: invoking {}:{q}: {e}",
-                        self.function
+                    MeasureError::new(format!(
+                        "payloads[{i}]: invoking {}:{q}: {}",
+                        self.function, e.message
                     ))
                 })
             };

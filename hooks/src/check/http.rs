@@ -3,104 +3,144 @@
 //! Measurement: `{status, headers, body, latency_ms}`; header names are lower-case,
 //! `body` is parsed when it is JSON and a string otherwise. Default expect: a 2xx status.
 
-use super::{millis, Check, CheckContext, Effects, MeasureError, Timing};
-use crate::config::{de, FieldError};
+use super::kind::{BuildContext, BuildError, Kind, Section};
+use super::{millis, Check, CheckContext, MeasureError};
+use crate::diag::{Errors, Fields};
+use crate::error::EffectError;
 use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tokio::time::Instant;
 
 /// A request to send.
 #[derive(Debug, Clone, PartialEq)]
-pub struct HttpRequest {
+pub(crate) struct HttpRequest {
     /// `GET`, `POST`, ...
-    pub method: String,
+    pub(crate) method: Method,
     /// Absolute URL.
-    pub url: String,
+    pub(crate) url: String,
     /// Header names and values. Values may be secrets: never log them.
-    pub headers: BTreeMap<String, String>,
+    pub(crate) headers: BTreeMap<String, String>,
     /// The body, if any.
-    pub body: Option<Vec<u8>>,
+    pub(crate) body: Option<Vec<u8>>,
     /// Give up after this long.
-    pub timeout: Duration,
+    pub(crate) timeout: Duration,
     /// Sign with AWS Signature Version 4 (IAM-authorised function URLs, API Gateway).
-    pub sigv4: Option<SigV4>,
+    pub(crate) sigv4: Option<SigV4>,
+}
+
+/// An HTTP method: a token in capitals (`GET`, `POST`, `PURGE`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Method(String);
+
+impl Method {
+    pub(crate) fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Default for Method {
+    fn default() -> Self {
+        Self("GET".to_owned())
+    }
+}
+
+impl std::fmt::Display for Method {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Method {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        if !text.is_empty() && text.bytes().all(|b| b.is_ascii_uppercase()) {
+            Ok(Self(text))
+        } else if !text.is_empty() && text.bytes().all(|b| b.is_ascii_alphabetic()) {
+            Err(serde::de::Error::custom(format!(
+                "`{text}` is not an HTTP method; write it in capitals: `{}`",
+                text.to_ascii_uppercase()
+            )))
+        } else {
+            Err(serde::de::Error::custom(format!(
+                "`{text}` is not an HTTP method; use GET, POST, PUT, ... in capitals"
+            )))
+        }
+    }
 }
 
 /// What SigV4 signing needs besides credentials.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct SigV4 {
+pub(crate) struct SigV4 {
     /// The signing name: `lambda` for function URLs, `execute-api` for API Gateway.
-    pub service: String,
+    pub(crate) service: String,
     /// The region; default: the SDK's (`AWS_REGION`).
     #[serde(default)]
-    pub region: Option<String>,
+    pub(crate) region: Option<String>,
 }
 
 /// What came back.
 #[derive(Debug, Clone, PartialEq)]
-pub struct HttpResponse {
+pub(crate) struct HttpReply {
     /// Status code.
-    pub status: u16,
+    pub(crate) status: u16,
     /// Header names (lower-case) and values.
-    pub headers: BTreeMap<String, String>,
+    pub(crate) headers: BTreeMap<String, String>,
     /// The body.
-    pub body: Vec<u8>,
+    pub(crate) body: Vec<u8>,
 }
 
 /// Sends HTTP requests, behind a trait so tests can fake it.
 #[async_trait]
-pub trait HttpSender: Send + Sync {
+pub(crate) trait HttpSender: Send + Sync {
     /// Sends `req` and reads the whole response.
-    async fn send(&self, req: HttpRequest) -> Result<HttpResponse, String>;
+    async fn send(&self, req: &HttpRequest) -> Result<HttpReply, EffectError>;
 }
 
 /// The reqwest (rustls) implementation, with one connection pool for all checks.
 #[derive(Debug, Clone)]
-pub struct ReqwestSender {
+pub(crate) struct ReqwestSender {
     client: reqwest::Client,
 }
 
 impl ReqwestSender {
     /// A sender with its own client.
-    pub fn new() -> Result<Self, String> {
+    pub(crate) fn new() -> Result<Self, EffectError> {
         let client = reqwest::Client::builder()
             .user_agent(concat!("traffic-hook/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| format!("building the HTTP client: {e}"))?;
+            .map_err(|e| EffectError::new("HTTP client", crate::error::chain(&e)))?;
         Ok(Self { client })
     }
 }
 
 #[async_trait]
 impl HttpSender for ReqwestSender {
-    async fn send(&self, req: HttpRequest) -> Result<HttpResponse, String> {
-        let method =
-            reqwest::Method::from_bytes(req.method.as_bytes()).map_err(|e| e.to_string())?;
+    async fn send(&self, req: &HttpRequest) -> Result<HttpReply, EffectError> {
+        let method = reqwest::Method::from_bytes(req.method.as_str().as_bytes())
+            .map_err(|e| EffectError::new("HTTP", e.to_string()))?;
         let mut builder = self.client.request(method, &req.url).timeout(req.timeout);
         for (name, value) in &req.headers {
             builder = builder.header(name, value);
         }
-        if let Some(body) = req.body {
-            builder = builder.body(body);
+        if let Some(body) = &req.body {
+            builder = builder.body(body.clone());
         }
-        // Show the chain of causes: "error sending request" alone does not help anyone.
-        let describe = |e: reqwest::Error| {
-            // reqwest names the URL in its message; ours names a redacted one already.
-            let e = e.without_url();
-            let mut msg = e.to_string();
-            let mut source = std::error::Error::source(&e);
-            while let Some(s) = source {
-                msg.push_str(": ");
-                msg.push_str(&s.to_string());
-                source = s.source();
+        // reqwest names the URL in its message; ours names a redacted one already.
+        let failed = |e: reqwest::Error| {
+            let retryable = e.is_timeout() || e.is_connect();
+            let message = crate::error::chain(&e.without_url());
+            EffectError {
+                operation: "HTTP",
+                message,
+                retryable,
             }
-            msg
         };
-        let resp = builder.send().await.map_err(describe)?;
+        let resp = builder.send().await.map_err(failed)?;
         let status = resp.status().as_u16();
         let headers = resp
             .headers()
@@ -112,8 +152,8 @@ impl HttpSender for ReqwestSender {
                 )
             })
             .collect();
-        let body = resp.bytes().await.map_err(describe)?.to_vec();
-        Ok(HttpResponse {
+        let body = resp.bytes().await.map_err(failed)?.to_vec();
+        Ok(HttpReply {
             status,
             headers,
             body,
@@ -139,21 +179,8 @@ pub(crate) fn redacted_url(url: &str) -> String {
     }
 }
 
-/// Sends one request and measures the response.
-pub struct HttpCheck {
-    sender: Arc<dyn HttpSender>,
-    request: HttpRequest,
-}
-
-impl HttpCheck {
-    /// A check that sends `request` through `sender`.
-    pub fn new(sender: Arc<dyn HttpSender>, request: HttpRequest) -> Self {
-        Self { sender, request }
-    }
-}
-
 /// Turns a response into the measurement document.
-pub(crate) fn measurement(resp: HttpResponse, latency: Duration) -> Value {
+pub(crate) fn measurement(resp: HttpReply, latency: Duration) -> Value {
     let body = serde_json::from_slice::<Value>(&resp.body)
         .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&resp.body).into_owned()));
     let headers: Map<String, Value> = resp
@@ -164,114 +191,82 @@ pub(crate) fn measurement(resp: HttpResponse, latency: Duration) -> Value {
     json!({ "status": resp.status, "headers": headers, "body": body, "latency_ms": millis(latency) })
 }
 
+/// Sends one request and measures the response.
+struct HttpCheck {
+    sender: Arc<dyn HttpSender>,
+    request: HttpRequest,
+}
+
 #[async_trait]
 impl Check for HttpCheck {
-    fn kind(&self) -> &'static str {
-        "http"
-    }
-
-    fn default_expect(&self) -> Option<&'static str> {
-        Some("status >= `200` && status < `300`")
-    }
-
     async fn measure(&self, _: &CheckContext) -> Result<Value, MeasureError> {
         let started = Instant::now();
-        let resp = self.sender.send(self.request.clone()).await.map_err(|e| {
-            MeasureError(format!(
-                "{} {}: {e}",
+        let resp = self.sender.send(&self.request).await.map_err(|e| {
+            MeasureError::new(format!(
+                "{} {}: {}",
                 self.request.method,
-                redacted_url(&self.request.url)
+                redacted_url(&self.request.url),
+                e.message
             ))
         })?;
         Ok(measurement(resp, started.elapsed()))
     }
 }
 
-/// The `http:` section of a check.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct HttpSpec {
-    pub url: String,
-    #[serde(default)]
-    pub method: Option<String>,
-    #[serde(default)]
-    pub headers: BTreeMap<String, String>,
-    /// A string is sent as it is; anything else as JSON.
-    #[serde(default)]
-    pub body: Option<Value>,
-    #[serde(default)]
-    pub sigv4: Option<SigV4>,
-}
+/// The fields of an `http:` section (shared with `load.http`).
+pub(crate) const FIELDS: [&str; 5] = ["url", "method", "headers", "body", "sigv4"];
 
+/// Checks a URL, with hints for the usual slips.
 fn check_url(url: &str) -> Result<(), String> {
     match reqwest::Url::parse(url) {
-        Ok(u) if matches!(u.scheme(), "http" | "https") => Ok(()),
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(()),
+        Ok(u) if matches!(u.scheme(), "http" | "https") => Err(format!("`{url}` has no host")),
+        // `localhost:8080/health` parses with the scheme `localhost`.
+        Ok(u) if !url.contains("://") => Err(format!(
+            "`{url}` has no scheme (`{}:` is read as one); did you mean `https://{url}`?",
+            u.scheme()
+        )),
         Ok(u) => Err(format!(
             "`{url}`: scheme `{}` is not http or https",
             u.scheme()
         )),
+        Err(url::ParseError::RelativeUrlWithoutBase)
+            if !url.contains(char::is_whitespace) && url.contains(['.', ':']) =>
+        {
+            Err(format!(
+                "`{url}` has no scheme; did you mean `https://{}`?",
+                url.trim_start_matches('/')
+            ))
+        }
         Err(e) => Err(format!("`{url}` is not an absolute URL: {e}")),
     }
 }
 
-fn check_method(method: &str) -> Result<(), String> {
-    if !method.is_empty() && method.bytes().all(|b| b.is_ascii_uppercase()) {
-        Ok(())
-    } else {
-        Err(format!(
-            "`{method}` is not an HTTP method; use GET, POST, PUT, ... in capitals"
-        ))
-    }
-}
-
-pub(crate) fn validate(raw: &Value, rendered: &Value, path: &str) -> Vec<FieldError> {
-    let spec: HttpSpec = match de(rendered, path) {
-        Ok(s) => s,
-        Err(e) => return vec![e],
-    };
-    let mut errors = Vec::new();
-    let mut push = |field: &str, message: String| {
-        errors.push(FieldError {
-            path: format!("{path}.{field}"),
-            message,
-        })
-    };
+/// Reads an `http:` section (or `load.http`) into a request; the check's `timeout`
+/// is set when it is built.
+pub(crate) fn parse_request(mut f: Fields<'_>, raw: &Value) -> Option<HttpRequest> {
+    let url = f.required::<String>("url");
     // A URL that is one variable (`{{env.API_URL}}`) can only be checked once rendered.
     let raw_url = raw.get("url").and_then(Value::as_str).unwrap_or_default();
-    if !raw_url.trim_start().starts_with("{{") {
-        if let Err(e) = check_url(&spec.url) {
-            push("url", e);
+    if let Some(url) = &url {
+        if !raw_url.trim_start().starts_with("{{") {
+            if let Err(e) = check_url(url) {
+                f.error("url", e);
+            }
         }
     }
-    if let Some(m) = &spec.method {
-        if let Err(e) = check_method(m) {
-            push("method", e);
-        }
-    }
-    for name in spec.headers.keys() {
+    let method = f.optional::<Method>("method").unwrap_or_default();
+    let mut headers = f
+        .optional::<BTreeMap<String, String>>("headers")
+        .unwrap_or_default();
+    for name in headers.keys() {
         if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
-            push(
-                &format!("headers.{name}"),
-                "is not a valid header name".to_owned(),
-            );
+            f.error(&format!("headers.{name}"), "is not a valid header name");
         }
     }
-    errors
-}
-
-/// The request a validated `http:` section describes (shared with `load`).
-pub(crate) fn request_from_spec(
-    spec: HttpSpec,
-    path: &str,
-    timing: Timing,
-) -> Result<HttpRequest, String> {
-    check_url(&spec.url).map_err(|e| format!("{path}.url: {e}"))?;
-    let method = spec.method.unwrap_or_else(|| "GET".to_owned());
-    check_method(&method).map_err(|e| format!("{path}.method: {e}"))?;
-    let mut headers = spec.headers;
-    let body = match spec.body {
+    let body = match f.raw("body") {
         None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(s.into_bytes()),
+        Some(Value::String(s)) => Some(s.clone().into_bytes()),
         Some(json) => {
             if !headers
                 .keys()
@@ -282,32 +277,48 @@ pub(crate) fn request_from_spec(
             Some(json.to_string().into_bytes())
         }
     };
-    Ok(HttpRequest {
+    let sigv4 = f.optional::<SigV4>("sigv4");
+    if !f.ok() {
+        return None;
+    }
+    Some(HttpRequest {
         method,
-        url: spec.url,
+        url: url?,
         headers,
         body,
-        timeout: timing.timeout,
-        sigv4: spec.sigv4,
+        timeout: Duration::ZERO,
+        sigv4,
     })
 }
 
-pub(crate) fn build(
-    spec: &Value,
-    path: &str,
-    timing: Timing,
-    effects: &Effects,
-) -> Result<Arc<dyn Check>, String> {
-    let spec: HttpSpec = de(spec, path).map_err(|e| e.to_string())?;
-    Ok(Arc::new(HttpCheck::new(
-        effects.http.clone(),
-        request_from_spec(spec, path, timing)?,
-    )))
+/// The `http` kind: its section, read into the request it sends.
+pub(crate) struct Http(HttpRequest);
+
+impl Kind for Http {
+    const NAME: &'static str = "http";
+
+    fn parse(section: &Section<'_>, errors: &mut Errors) -> Option<Self> {
+        parse_request(section.fields(&FIELDS, errors), section.raw).map(Self)
+    }
+
+    fn default_expect(&self) -> Option<&'static str> {
+        Some("status >= `200` && status < `300`")
+    }
+
+    fn build(self, cx: &BuildContext<'_>) -> Result<Arc<dyn Check>, BuildError> {
+        Ok(Arc::new(HttpCheck {
+            sender: cx.effects.http.clone(),
+            request: HttpRequest {
+                timeout: cx.timing.timeout,
+                ..self.0
+            },
+        }))
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::redacted_url;
+    use super::{check_url, redacted_url};
 
     #[test]
     fn redacted_urls_keep_host_and_path_only() {
@@ -316,5 +327,21 @@ mod tests {
             "https://api.example.com/v1/q?…"
         );
         assert_eq!(redacted_url("http://127.0.0.1:9/x"), "http://127.0.0.1:9/x");
+    }
+
+    #[test]
+    fn a_url_without_a_scheme_suggests_https() {
+        let e = check_url("api.example.com/health").unwrap_err();
+        assert!(
+            e.contains("did you mean `https://api.example.com/health`"),
+            "{e}"
+        );
+        let e = check_url("localhost:8080/health").unwrap_err();
+        assert!(
+            e.contains("did you mean `https://localhost:8080/health`"),
+            "{e}"
+        );
+        assert!(check_url("ftp://x/y").unwrap_err().contains("scheme `ftp`"));
+        assert!(check_url("https://api.example.com/").is_ok());
     }
 }

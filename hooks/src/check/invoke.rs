@@ -4,61 +4,140 @@
 //! the parsed JSON answer (a string when it is not JSON). Default expect:
 //! `function_error == null`.
 
-use super::{millis, Check, CheckContext, Effects, MeasureError};
-use crate::config::{de, string_or_number, FieldError};
+use super::kind::{BuildContext, BuildError, Kind, Section};
+use super::{millis, Check, CheckContext, MeasureError};
 use crate::deployment::Deployment;
+use crate::diag::{Errors, Text};
+use crate::error::EffectError;
 use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::sync::Arc;
-use std::time::Instant;
+use tokio::time::Instant;
 
 /// What one Lambda `Invoke` returned.
 #[derive(Debug, Clone, PartialEq)]
-pub struct InvokeOutput {
+pub(crate) struct InvokeOutput {
     /// The response payload's bytes.
-    pub payload: Vec<u8>,
+    pub(crate) payload: Vec<u8>,
     /// `X-Amz-Function-Error` (`Unhandled`, `Handled`) when the function failed.
-    pub function_error: Option<String>,
+    pub(crate) function_error: Option<String>,
     /// `X-Amz-Executed-Version`: the version that ran.
-    pub executed_version: Option<String>,
+    pub(crate) executed_version: Option<String>,
 }
 
 /// Lambda's `Invoke`, behind a trait so tests can fake it.
 #[async_trait]
-pub trait LambdaInvoker: Send + Sync {
+pub(crate) trait LambdaInvoker: Send + Sync {
     /// Invokes `function` at `qualifier` (a version or alias) with `payload`.
     async fn invoke(
         &self,
         function: &str,
         qualifier: &str,
         payload: Vec<u8>,
-    ) -> Result<InvokeOutput, String>;
+    ) -> Result<InvokeOutput, EffectError>;
+}
+
+/// Which version to call: `target` (default), `current`, `alias`, or a version or
+/// alias by name (`7`, `live`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(crate) enum Qualifier {
+    /// The version being deployed.
+    #[default]
+    Target,
+    /// The version serving now.
+    Current,
+    /// The alias whose traffic shifts.
+    Alias,
+    /// A version or alias by name.
+    Named(String),
+}
+
+impl<'de> Deserialize<'de> for Qualifier {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let Text(text) = Text::deserialize(d)?;
+        Ok(match text.trim() {
+            "" => {
+                return Err(serde::de::Error::custom(
+                    "must not be empty; use target, current, alias or a version",
+                ))
+            }
+            "target" => Self::Target,
+            "current" => Self::Current,
+            "alias" => Self::Alias,
+            other => Self::Named(other.to_owned()),
+        })
+    }
+}
+
+impl Qualifier {
+    /// The version or alias name this qualifier means for `deployment`.
+    pub(crate) fn resolve(&self, deployment: &Deployment) -> Result<String, BuildError> {
+        let f = &deployment.facts;
+        let (value, word, what) = match self {
+            Self::Named(name) => return Ok(name.clone()),
+            Self::Target => (&f.target_version, "target", "target version"),
+            Self::Current => (&f.current_version, "current", "current version"),
+            Self::Alias => (&f.alias, "alias", "alias"),
+        };
+        value.clone().ok_or_else(|| {
+            BuildError::new(format!("qualifier `{word}` needs the {what}, which is unknown (not discovered, and not in the config's `target:`)"))
+        })
+    }
+}
+
+/// The function a check calls: its own `function`, else the deployed one.
+pub(crate) fn resolve_function(
+    function: Option<String>,
+    deployment: &Deployment,
+) -> Result<String, BuildError> {
+    function.or_else(|| deployment.facts.function.clone()).ok_or_else(|| {
+        BuildError::new("the function is unknown (not discovered, not in `target:`, no `function:` in the check)")
+    })
+}
+
+/// The `invoke` kind: its section.
+pub(crate) struct Invoke {
+    function: Option<String>,
+    qualifier: Qualifier,
+    payload: Value,
+}
+
+impl Kind for Invoke {
+    const NAME: &'static str = "invoke";
+
+    fn parse(section: &Section<'_>, errors: &mut Errors) -> Option<Self> {
+        let mut f = section.fields(&["function", "qualifier", "payload"], errors);
+        let function = f.optional::<String>("function");
+        let qualifier = f.optional::<Qualifier>("qualifier").unwrap_or_default();
+        let payload = f.raw("payload").cloned().unwrap_or_else(|| json!({}));
+        f.ok().then_some(Self {
+            function,
+            qualifier,
+            payload,
+        })
+    }
+
+    fn default_expect(&self) -> Option<&'static str> {
+        Some("function_error == null")
+    }
+
+    fn build(self, cx: &BuildContext<'_>) -> Result<Arc<dyn Check>, BuildError> {
+        Ok(Arc::new(InvokeCheck {
+            invoker: cx.effects.lambda.clone(),
+            function: resolve_function(self.function, cx.deployment)?,
+            qualifier: self.qualifier.resolve(cx.deployment)?,
+            payload: self.payload.to_string().into_bytes(),
+        }))
+    }
 }
 
 /// Invokes one function version with one payload.
-pub struct InvokeCheck {
+struct InvokeCheck {
     invoker: Arc<dyn LambdaInvoker>,
     function: String,
     qualifier: String,
     payload: Vec<u8>,
-}
-
-impl InvokeCheck {
-    /// A check that invokes `function:qualifier` with `payload`.
-    pub fn new(
-        invoker: Arc<dyn LambdaInvoker>,
-        function: String,
-        qualifier: String,
-        payload: &Value,
-    ) -> Self {
-        Self {
-            invoker,
-            function,
-            qualifier,
-            payload: payload.to_string().into_bytes(),
-        }
-    }
 }
 
 /// Turns what Lambda returned into the measurement document.
@@ -75,14 +154,6 @@ pub(crate) fn measurement(out: InvokeOutput, latency: std::time::Duration) -> Va
 
 #[async_trait]
 impl Check for InvokeCheck {
-    fn kind(&self) -> &'static str {
-        "invoke"
-    }
-
-    fn default_expect(&self) -> Option<&'static str> {
-        Some("function_error == null")
-    }
-
     async fn measure(&self, _: &CheckContext) -> Result<Value, MeasureError> {
         let started = Instant::now();
         let out = self
@@ -90,95 +161,11 @@ impl Check for InvokeCheck {
             .invoke(&self.function, &self.qualifier, self.payload.clone())
             .await
             .map_err(|e| {
-                MeasureError(format!(
-                    "invoking {}:{}: {e}",
-                    self.function, self.qualifier
+                MeasureError::new(format!(
+                    "invoking {}:{}: {}",
+                    self.function, self.qualifier, e.message
                 ))
             })?;
         Ok(measurement(out, started.elapsed()))
     }
-}
-
-/// The `invoke:` section of a check.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct InvokeSpec {
-    /// The function; default: the deployed one.
-    #[serde(default)]
-    pub function: Option<String>,
-    /// `target` (default), `current`, `alias`, or a version or alias name.
-    #[serde(default, deserialize_with = "string_or_number")]
-    pub qualifier: Option<String>,
-    /// The event to send; default `{}`.
-    #[serde(default)]
-    pub payload: Option<Value>,
-}
-
-pub(crate) fn validate(rendered: &Value, path: &str) -> Vec<FieldError> {
-    match de::<InvokeSpec>(rendered, path) {
-        Err(e) => vec![e],
-        Ok(spec)
-            if spec
-                .qualifier
-                .as_deref()
-                .is_some_and(|q| q.trim().is_empty()) =>
-        {
-            vec![FieldError {
-                path: format!("{path}.qualifier"),
-                message: "must not be empty; use target, current, alias or a version".into(),
-            }]
-        }
-        Ok(_) => Vec::new(),
-    }
-}
-
-/// Resolves `target` / `current` / `alias` to what the deployment says.
-pub(crate) fn resolve_qualifier(
-    qualifier: &str,
-    deployment: &Deployment,
-    path: &str,
-) -> Result<String, String> {
-    let f = &deployment.facts;
-    let (value, what) = match qualifier {
-        "target" => (&f.target_version, "target version"),
-        "current" => (&f.current_version, "current version"),
-        "alias" => (&f.alias, "alias"),
-        explicit => return Ok(explicit.to_owned()),
-    };
-    value.clone().ok_or_else(|| {
-        format!("{path}: qualifier `{qualifier}` needs the {what}, which is unknown (not discovered, and not in the config's `target:`)")
-    })
-}
-
-/// The function a check calls: its own `function`, else the deployed one.
-pub(crate) fn resolve_function(
-    function: Option<String>,
-    deployment: &Deployment,
-    path: &str,
-) -> Result<String, String> {
-    function.or_else(|| deployment.facts.function.clone()).ok_or_else(|| {
-        format!("{path}: the function is unknown (not discovered, not in `target:`, no `function:` in the check)")
-    })
-}
-
-pub(crate) fn build(
-    spec: &Value,
-    path: &str,
-    deployment: &Deployment,
-    effects: &Effects,
-) -> Result<Arc<dyn Check>, String> {
-    let spec: InvokeSpec = de(spec, path).map_err(|e| e.to_string())?;
-    let function = resolve_function(spec.function, deployment, path)?;
-    let qualifier = resolve_qualifier(
-        spec.qualifier.as_deref().unwrap_or("target"),
-        deployment,
-        path,
-    )?;
-    let payload = spec.payload.unwrap_or_else(|| json!({}));
-    Ok(Arc::new(InvokeCheck::new(
-        effects.lambda.clone(),
-        function,
-        qualifier,
-        &payload,
-    )))
 }

@@ -10,99 +10,100 @@
 //! expect: `` errors == `0` ``. The measurement may take `duration` plus the check's
 //! `timeout` (each request's limit).
 
-use super::http::{request_from_spec, HttpSpec};
-use super::{millis, Check, CheckContext, Effects, HttpRequest, HttpSender, MeasureError, Timing};
-use crate::config::{de, FieldError};
+use super::http::{parse_request, FIELDS as HTTP_FIELDS};
+use super::kind::{BuildContext, BuildError, Kind, Section};
+use super::{millis, Check, CheckContext, HttpRequest, HttpSender, MeasureError};
+use crate::diag::{Errors, Fields};
+use crate::duration::Duration as ConfigDuration;
 use async_trait::async_trait;
 use hdrhistogram::Histogram;
-use serde::Deserialize;
 use serde_json::{json, Value};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
+use tokio::time::Instant;
 
 /// The most requests outstanding at once.
-pub const MAX_IN_FLIGHT: usize = 512;
+pub(crate) const MAX_IN_FLIGHT: usize = 512;
 
-/// The `load:` section of a check.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct LoadSpec {
-    pub http: Value,
-    /// Requests per second.
-    pub rate: f64,
-    /// How long to send.
-    pub duration: String,
-}
+/// The highest `rate` a check may ask for, in requests per second.
+pub(crate) const MAX_RATE: f64 = 10_000.0;
 
-pub(crate) fn validate(raw: &Value, rendered: &Value, path: &str) -> Vec<FieldError> {
-    let spec: LoadSpec = match de(rendered, path) {
-        Ok(s) => s,
-        Err(e) => return vec![e],
-    };
-    let mut errors = super::http::validate(
-        raw.get("http").unwrap_or(&Value::Null),
-        &spec.http,
-        &format!("{path}.http"),
-    );
-    if !(spec.rate > 0.0 && spec.rate <= 10_000.0) {
-        errors.push(FieldError {
-            path: format!("{path}.rate"),
-            message: "must be more than 0 and at most 10000 requests per second".into(),
-        });
-    }
-    match crate::duration::parse(&spec.duration) {
-        Err(message) => errors.push(FieldError {
-            path: format!("{path}.duration"),
-            message,
-        }),
-        Ok(d) if d.is_zero() => errors.push(FieldError {
-            path: format!("{path}.duration"),
-            message: "must be more than 0s".into(),
-        }),
-        Ok(_) => {}
-    }
-    errors
-}
-
-pub(crate) fn build(
-    spec: &Value,
-    path: &str,
-    timing: Timing,
-    effects: &Effects,
-) -> Result<Arc<dyn Check>, String> {
-    let spec: LoadSpec = de(spec, path).map_err(|e| e.to_string())?;
-    let http: HttpSpec = de(&spec.http, &format!("{path}.http")).map_err(|e| e.to_string())?;
-    let request = request_from_spec(http, &format!("{path}.http"), timing)?;
-    let duration =
-        crate::duration::parse(&spec.duration).map_err(|e| format!("{path}.duration: {e}"))?;
-    Ok(Arc::new(LoadCheck {
-        sender: effects.http.clone(),
-        request,
-        rate: spec.rate,
-        duration,
-    }))
-}
-
-/// Sends `rate` requests per second for `duration`.
-pub struct LoadCheck {
-    sender: Arc<dyn HttpSender>,
+/// The `load` kind: its section.
+pub(crate) struct Load {
     request: HttpRequest,
     rate: f64,
     duration: Duration,
 }
 
-#[async_trait]
-impl Check for LoadCheck {
-    fn kind(&self) -> &'static str {
-        "load"
+impl Kind for Load {
+    const NAME: &'static str = "load";
+
+    fn parse(section: &Section<'_>, errors: &mut Errors) -> Option<Self> {
+        let http_path = format!("{}.http", section.path);
+        let (http, rate, duration, ok) = {
+            let mut f = section.fields(&["http", "rate", "duration"], errors);
+            let http = f.required::<Value>("http");
+            let rate = f.required::<f64>("rate");
+            if rate.is_some_and(|r| !(r > 0.0 && r <= MAX_RATE)) {
+                f.error(
+                    "rate",
+                    format!("must be more than 0 and at most {MAX_RATE} requests per second"),
+                );
+            }
+            let duration = f
+                .required::<ConfigDuration>("duration")
+                .map(ConfigDuration::get);
+            if duration.is_some_and(|d| d.is_zero()) {
+                f.error("duration", "must be more than 0s");
+            }
+            (http, rate, duration, f.ok())
+        };
+        let raw_http = section.raw.get("http").cloned().unwrap_or(Value::Null);
+        let request = http.as_ref().and_then(|http| {
+            parse_request(
+                Fields::new(http, &http_path, &HTTP_FIELDS, errors),
+                &raw_http,
+            )
+        });
+        if !ok {
+            return None;
+        }
+        Some(Self {
+            request: request?,
+            rate: rate?,
+            duration: duration?,
+        })
     }
 
     fn default_expect(&self) -> Option<&'static str> {
         Some("errors == `0`")
     }
 
+    fn build(self, cx: &BuildContext<'_>) -> Result<Arc<dyn Check>, BuildError> {
+        Ok(Arc::new(LoadCheck {
+            sender: cx.effects.http.clone(),
+            request: Arc::new(HttpRequest {
+                timeout: cx.timing.timeout,
+                ..self.request
+            }),
+            rate: self.rate,
+            duration: self.duration,
+        }))
+    }
+}
+
+/// Sends `rate` requests per second for `duration`.
+struct LoadCheck {
+    sender: Arc<dyn HttpSender>,
+    request: Arc<HttpRequest>,
+    rate: f64,
+    duration: Duration,
+}
+
+#[async_trait]
+impl Check for LoadCheck {
     fn measurement_timeout(&self, configured: Duration) -> Duration {
         self.duration + configured
     }
@@ -115,7 +116,7 @@ impl Check for LoadCheck {
         let mut errors = 0u64;
         let started = Instant::now();
         for n in 0..total {
-            tokio::time::sleep_until((started + gap.mul_f64(n as f64)).into()).await;
+            tokio::time::sleep_until(started + gap.mul_f64(n as f64)).await;
             let Ok(slot) = slots.clone().try_acquire_owned() else {
                 errors += 1;
                 continue;
@@ -124,14 +125,14 @@ impl Check for LoadCheck {
             running.spawn(async move {
                 let began = Instant::now();
                 let ok =
-                    matches!(sender.send(request).await, Ok(r) if (200..400).contains(&r.status));
+                    matches!(sender.send(&request).await, Ok(r) if (200..400).contains(&r.status));
                 drop(slot);
                 (ok, began.elapsed())
             });
         }
         // Microseconds, 1 µs to 10 min, 3 significant digits.
         let mut latencies = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3)
-            .map_err(|e| MeasureError(e.to_string()))?;
+            .map_err(|e| MeasureError::new(e.to_string()))?;
         while let Some(done) = running.join_next().await {
             match done {
                 Ok((ok, latency)) => {

@@ -8,190 +8,204 @@
 //! `` value == null || value <= `0` `` where no data means healthy (an `Errors` metric of a
 //! version nobody called yet). `expect` is required.
 
-use super::{Check, CheckContext, Effects, MeasureError};
-use crate::config::{de, FieldError};
+use super::kind::{BuildContext, BuildError, Kind, Section};
+use super::{Check, CheckContext, MeasureError};
+use crate::diag::Errors;
+use crate::duration::Duration as ConfigDuration;
+use crate::error::EffectError;
 use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
+use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// A CloudWatch statistic.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Stat {
+    /// `Sum`.
+    Sum,
+    /// `Average`.
+    Average,
+    /// `Minimum`.
+    Minimum,
+    /// `Maximum`.
+    Maximum,
+    /// `SampleCount`.
+    SampleCount,
+    /// `pNN`: a percentile from 0 to 100.
+    Percentile(f64),
+}
+
+const STATS: &str = "Sum, Average, Minimum, Maximum, SampleCount";
+
+impl fmt::Display for Stat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Sum => f.write_str("Sum"),
+            Self::Average => f.write_str("Average"),
+            Self::Minimum => f.write_str("Minimum"),
+            Self::Maximum => f.write_str("Maximum"),
+            Self::SampleCount => f.write_str("SampleCount"),
+            Self::Percentile(p) => write!(f, "p{p}"),
+        }
+    }
+}
+
+impl std::str::FromStr for Stat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Ok(match s {
+            "Sum" => Self::Sum,
+            "Average" => Self::Average,
+            "Minimum" => Self::Minimum,
+            "Maximum" => Self::Maximum,
+            "SampleCount" => Self::SampleCount,
+            other => match other.strip_prefix('p').and_then(|n| n.parse::<f64>().ok()) {
+                Some(p) if (0.0..=100.0).contains(&p) => Self::Percentile(p),
+                _ => {
+                    return Err(format!(
+                        "`{other}` is not a statistic; use {STATS} or a percentile such as p99"
+                    ))
+                }
+            },
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for Stat {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+impl Stat {
+    /// Aggregates period values over the window as the statistic does: `Sum` and
+    /// `SampleCount` add, `Average` takes the mean, `Minimum` the least, `Maximum` and
+    /// percentiles the greatest (the conservative choice for a gate).
+    pub(crate) fn aggregate(self, values: &[f64]) -> Option<f64> {
+        if values.is_empty() {
+            return None;
+        }
+        let sum: f64 = values.iter().sum();
+        Some(match self {
+            Self::Sum | Self::SampleCount => sum,
+            Self::Average => sum / values.len() as f64,
+            Self::Minimum => values.iter().copied().fold(f64::INFINITY, f64::min),
+            Self::Maximum | Self::Percentile(_) => {
+                values.iter().copied().fold(f64::NEG_INFINITY, f64::max)
+            }
+        })
+    }
+}
+
 /// A metric query.
 #[derive(Debug, Clone, PartialEq)]
-pub struct MetricQuery {
+pub(crate) struct MetricQuery {
     /// Namespace, e.g. `AWS/Lambda`.
-    pub namespace: String,
+    pub(crate) namespace: String,
     /// Metric name, e.g. `Errors`.
-    pub name: String,
-    /// Statistic: `Sum`, `Average`, `Minimum`, `Maximum`, `SampleCount` or `pNN`.
-    pub stat: String,
+    pub(crate) name: String,
+    /// Statistic.
+    pub(crate) stat: Stat,
     /// Period of each datapoint.
-    pub period: Duration,
+    pub(crate) period: Duration,
     /// How far back from now.
-    pub window: Duration,
+    pub(crate) window: Duration,
     /// Dimensions.
-    pub dimensions: BTreeMap<String, String>,
+    pub(crate) dimensions: BTreeMap<String, String>,
 }
 
 /// CloudWatch `GetMetricData`, behind a trait so tests can fake it.
 #[async_trait]
-pub trait MetricSource: Send + Sync {
+pub(crate) trait MetricSource: Send + Sync {
     /// `(timestamp as epoch seconds, value)` for each period with data in the window.
-    async fn datapoints(&self, query: &MetricQuery) -> Result<Vec<(i64, f64)>, String>;
+    async fn datapoints(&self, query: &MetricQuery) -> Result<Vec<(i64, f64)>, EffectError>;
 }
 
-/// The `metric:` section of a check.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct MetricSpec {
-    pub namespace: String,
-    pub name: String,
-    #[serde(default = "sum")]
-    pub stat: String,
-    #[serde(default = "one_minute")]
-    pub period: String,
-    #[serde(default = "five_minutes")]
-    pub window: String,
-    #[serde(default)]
-    pub dimensions: BTreeMap<String, String>,
-}
+/// The `metric` kind: its section.
+pub(crate) struct Metric(MetricQuery);
 
-fn sum() -> String {
-    "Sum".to_owned()
-}
-fn one_minute() -> String {
-    "60s".to_owned()
-}
-fn five_minutes() -> String {
-    "5m".to_owned()
-}
+impl Kind for Metric {
+    const NAME: &'static str = "metric";
 
-const STATS: [&str; 5] = ["Sum", "Average", "Minimum", "Maximum", "SampleCount"];
-
-fn valid_stat(stat: &str) -> bool {
-    STATS.contains(&stat)
-        || stat
-            .strip_prefix('p')
-            .and_then(|n| n.parse::<f64>().ok())
-            .is_some_and(|n| (0.0..=100.0).contains(&n))
-}
-
-fn query(spec: MetricSpec, path: &str) -> Result<MetricQuery, Vec<FieldError>> {
-    let mut errors = Vec::new();
-    let mut duration = |field: &str, text: &str| match crate::duration::parse(text) {
-        Ok(d) => Some(d),
-        Err(message) => {
-            errors.push(FieldError {
-                path: format!("{path}.{field}"),
-                message,
-            });
-            None
-        }
-    };
-    let period = duration("period", &spec.period);
-    let window = duration("window", &spec.window);
-    if !valid_stat(&spec.stat) {
-        errors.push(FieldError {
-            path: format!("{path}.stat"),
-            message: format!(
-                "`{}` is not a statistic; use {} or a percentile such as p99",
-                spec.stat,
-                STATS.join(", ")
-            ),
-        });
-    }
-    if let Some(p) = period {
+    fn parse(section: &Section<'_>, errors: &mut Errors) -> Option<Self> {
+        let mut f = section.fields(
+            &[
+                "namespace",
+                "name",
+                "stat",
+                "period",
+                "window",
+                "dimensions",
+            ],
+            errors,
+        );
+        let namespace = f.required::<String>("namespace");
+        let name = f.required::<String>("name");
+        let stat = f.optional::<Stat>("stat").unwrap_or(Stat::Sum);
+        let period = f
+            .optional::<ConfigDuration>("period")
+            .map(ConfigDuration::get);
+        let window = f
+            .optional::<ConfigDuration>("window")
+            .map(ConfigDuration::get);
+        let dimensions = f
+            .optional::<BTreeMap<String, String>>("dimensions")
+            .unwrap_or_default();
+        let both_read = f.raw("period").is_none_or(|_| period.is_some())
+            && f.raw("window").is_none_or(|_| window.is_some());
+        let period = period.unwrap_or(Duration::from_secs(60));
+        let window = window.unwrap_or(Duration::from_secs(300));
         // CloudWatch accepts 1, 5, 10, 30 s (high resolution) or multiples of 60 s.
-        let s = p.as_secs();
-        if p.subsec_nanos() != 0 || !(matches!(s, 1 | 5 | 10 | 30) || (s > 0 && s % 60 == 0)) {
-            errors.push(FieldError {
-                path: format!("{path}.period"),
-                message: "must be 1s, 5s, 10s, 30s or a multiple of 60s".into(),
-            });
+        let s = period.as_secs();
+        if period.subsec_nanos() != 0 || !(matches!(s, 1 | 5 | 10 | 30) || (s > 0 && s % 60 == 0)) {
+            f.error("period", "must be 1s, 5s, 10s, 30s or a multiple of 60s");
         }
-    }
-    if let (Some(p), Some(w)) = (period, window) {
-        if w < p {
-            errors.push(FieldError {
-                path: format!("{path}.window"),
-                message: "must be at least one period".into(),
-            });
+        if both_read && window < period {
+            f.error("window", "must be at least one period");
         }
-    }
-    match (period, window) {
-        (Some(period), Some(window)) if errors.is_empty() => Ok(MetricQuery {
-            namespace: spec.namespace,
-            name: spec.name,
-            stat: spec.stat,
+        if !f.ok() {
+            return None;
+        }
+        Some(Self(MetricQuery {
+            namespace: namespace?,
+            name: name?,
+            stat,
             period,
             window,
-            dimensions: spec.dimensions,
-        }),
-        _ => Err(errors),
+            dimensions,
+        }))
     }
-}
 
-pub(crate) fn validate(rendered: &Value, path: &str) -> Vec<FieldError> {
-    match de::<MetricSpec>(rendered, path) {
-        Err(e) => vec![e],
-        Ok(spec) => query(spec, path).err().unwrap_or_default(),
+    fn build(self, cx: &BuildContext<'_>) -> Result<Arc<dyn Check>, BuildError> {
+        Ok(Arc::new(MetricCheck {
+            source: cx.effects.metrics.clone(),
+            query: self.0,
+        }))
     }
-}
-
-pub(crate) fn build(spec: &Value, path: &str, effects: &Effects) -> Result<Arc<dyn Check>, String> {
-    let spec: MetricSpec = de(spec, path).map_err(|e| e.to_string())?;
-    let query = query(spec, path).map_err(|e| {
-        e.iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join("; ")
-    })?;
-    Ok(Arc::new(MetricCheck {
-        source: effects.metrics.clone(),
-        query,
-    }))
 }
 
 /// Reads one metric.
-pub struct MetricCheck {
+struct MetricCheck {
     source: Arc<dyn MetricSource>,
     query: MetricQuery,
 }
 
-/// Aggregates period values over the window as `stat` does.
-pub(crate) fn aggregate(stat: &str, values: &[f64]) -> Option<f64> {
-    if values.is_empty() {
-        return None;
-    }
-    let sum: f64 = values.iter().sum();
-    Some(match stat {
-        "Sum" | "SampleCount" => sum,
-        "Average" => sum / values.len() as f64,
-        "Minimum" => values.iter().copied().fold(f64::INFINITY, f64::min),
-        _ => values.iter().copied().fold(f64::NEG_INFINITY, f64::max),
-    })
-}
-
 #[async_trait]
 impl Check for MetricCheck {
-    fn kind(&self) -> &'static str {
-        "metric"
-    }
-
     async fn measure(&self, _: &CheckContext) -> Result<Value, MeasureError> {
-        let mut points = self
-            .source
-            .datapoints(&self.query)
-            .await
-            .map_err(|e| MeasureError(format!("GetMetricData: {e}")))?;
+        let mut points = self.source.datapoints(&self.query).await?;
         points.sort_by_key(|(t, _)| *t);
         let values: Vec<f64> = points.iter().map(|(_, v)| *v).collect();
         let datapoints: Vec<Value> = points
             .iter()
             .map(|(t, v)| json!({ "timestamp": t, "value": v }))
             .collect();
-        Ok(json!({ "value": aggregate(&self.query.stat, &values), "datapoints": datapoints }))
+        Ok(json!({ "value": self.query.stat.aggregate(&values), "datapoints": datapoints }))
     }
 }
 
@@ -202,26 +216,40 @@ mod tests {
     #[test]
     fn aggregates_like_the_statistic() {
         let v = [1.0, 4.0, 2.0];
-        assert_eq!(aggregate("Sum", &v), Some(7.0));
-        assert_eq!(aggregate("Average", &v), Some(7.0 / 3.0));
-        assert_eq!(aggregate("Minimum", &v), Some(1.0));
-        assert_eq!(aggregate("Maximum", &v), Some(4.0));
-        assert_eq!(aggregate("p99", &v), Some(4.0));
-        assert_eq!(aggregate("Sum", &[]), None);
+        assert_eq!(Stat::Sum.aggregate(&v), Some(7.0));
+        assert_eq!(Stat::Average.aggregate(&v), Some(7.0 / 3.0));
+        assert_eq!(Stat::Minimum.aggregate(&v), Some(1.0));
+        assert_eq!(Stat::Maximum.aggregate(&v), Some(4.0));
+        assert_eq!(Stat::Percentile(99.0).aggregate(&v), Some(4.0));
+        assert_eq!(Stat::Sum.aggregate(&[]), None);
+    }
+
+    fn errors(section: Value) -> Vec<String> {
+        let mut errors = Errors::default();
+        Metric::parse(
+            &Section {
+                value: &section,
+                raw: &section,
+                path: "m",
+            },
+            &mut errors,
+        );
+        errors.into_vec().iter().map(|e| e.path.clone()).collect()
     }
 
     #[test]
-    fn validates_stat_period_and_window() {
-        let errs = validate(
-            &json!({"namespace": "AWS/Lambda", "name": "Errors", "stat": "Median", "period": "45s", "window": "30s"}),
-            "m",
+    fn validates_stat_period_and_window_all_at_once() {
+        let paths = errors(
+            json!({"namespace": "AWS/Lambda", "name": "Errors", "stat": "Median", "period": "45s", "window": "30s"}),
         );
-        let paths: Vec<&str> = errs.iter().map(|e| e.path.as_str()).collect();
-        assert_eq!(paths, ["m.stat", "m.period", "m.window"], "{errs:?}");
-        assert!(validate(
-            &json!({"namespace": "AWS/Lambda", "name": "Duration", "stat": "p99.9"}),
-            "m"
-        )
-        .is_empty());
+        assert_eq!(paths, ["m.stat", "m.period", "m.window"]);
+        assert!(
+            errors(json!({"namespace": "AWS/Lambda", "name": "Duration", "stat": "p99.9"}))
+                .is_empty()
+        );
+        assert_eq!(
+            "p99.9".parse::<Stat>().map(|s| s.to_string()),
+            Ok("p99.9".to_owned())
+        );
     }
 }

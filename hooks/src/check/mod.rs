@@ -4,86 +4,113 @@
 //! [`Expect`] conditions judge. A measurement that could not be taken at all (a
 //! timeout, a transport error) is an *error*, not a failure, as in Argo Rollouts'
 //! analysis: `failure_limit` tolerates failures, `consecutive_error_limit` errors.
+//!
+//! Each built-in kind is one file with its section, validation, construction and
+//! measurement, and one line in [`BUILTIN`].
 
-pub mod alarms;
-pub mod compare;
-pub mod http;
-pub mod invoke;
-pub mod load;
-pub mod metric;
+pub(crate) mod alarms;
+pub(crate) mod compare;
+pub(crate) mod http;
+pub(crate) mod invoke;
+pub(crate) mod kind;
+pub(crate) mod load;
+pub(crate) mod metric;
 
 use crate::deployment::{Deployment, Phase};
+use crate::error::EffectError;
 use crate::expect::Expect;
 use crate::summary::{CheckOutcome, CheckStatus, MeasurementRecord, MeasurementResult, Progress};
 use async_trait::async_trait;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use serde_json::Value;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tokio::time::Instant;
 
-pub use alarms::AlarmSource;
-pub use http::{HttpRequest, HttpResponse, HttpSender, ReqwestSender};
-pub use invoke::{InvokeOutput, LambdaInvoker};
-pub use metric::{MetricQuery, MetricSource};
+pub(crate) use alarms::AlarmSource;
+pub(crate) use http::{HttpReply, HttpRequest, HttpSender};
+pub(crate) use invoke::{InvokeOutput, LambdaInvoker};
+pub(crate) use kind::{BuildContext, DynKind, Kinds, Section};
+pub(crate) use metric::{MetricQuery, MetricSource};
 
-use crate::config::FieldError;
+/// The built-in kinds, in the order the docs list them. Adding a kind is one file and
+/// one line here.
+pub(crate) fn builtin(kinds: Kinds) -> Kinds {
+    kinds
+        .with::<invoke::Invoke>()
+        .with::<http::Http>()
+        .with::<compare::Compare>()
+        .with::<alarms::Alarms>()
+        .with::<metric::Metric>()
+        .with::<load::Load>()
+}
 
 /// The outside effects built-in checks use, each behind a trait so tests can fake it.
 #[derive(Clone)]
-pub struct Effects {
+pub(crate) struct Effects {
     /// Lambda `Invoke`.
-    pub lambda: Arc<dyn LambdaInvoker>,
+    pub(crate) lambda: Arc<dyn LambdaInvoker>,
     /// HTTP requests.
-    pub http: Arc<dyn HttpSender>,
+    pub(crate) http: Arc<dyn HttpSender>,
     /// CloudWatch `DescribeAlarms`.
-    pub alarms: Arc<dyn AlarmSource>,
+    pub(crate) alarms: Arc<dyn AlarmSource>,
     /// CloudWatch `GetMetricData`.
-    pub metrics: Arc<dyn MetricSource>,
+    pub(crate) metrics: Arc<dyn MetricSource>,
+    /// The shared AWS SDK config, for kinds that build clients of their own.
+    pub(crate) sdk: Option<aws_config::SdkConfig>,
+    /// Values kinds make once per process (their SDK clients).
+    pub(crate) shared: kind::Shared,
 }
 
-/// Validates a kind's section: `raw` as written, `rendered` with placeholder values
-/// for its variables (so URLs and the like can be checked).
-pub(crate) fn validate_kind(
-    kind: &str,
-    raw: &Value,
-    rendered: &Value,
-    path: &str,
-) -> Vec<FieldError> {
-    match kind {
-        "invoke" => invoke::validate(rendered, path),
-        "http" => http::validate(raw, rendered, path),
-        "compare" => compare::validate(rendered, path),
-        "alarms" => alarms::validate(rendered, path),
-        "metric" => metric::validate(rendered, path),
-        "load" => load::validate(raw, rendered, path),
-        other => vec![FieldError {
-            path: path.to_owned(),
-            message: format!("unknown kind `{other}`"),
-        }],
+impl Effects {
+    /// Effects that fail every call: for building checks without running them
+    /// (`validate --timeout` works out worst cases this way).
+    pub(crate) fn inert() -> Self {
+        let inert = Arc::new(Inert);
+        Self {
+            lambda: inert.clone(),
+            http: inert.clone(),
+            alarms: inert.clone(),
+            metrics: inert,
+            sdk: None,
+            shared: kind::Shared::default(),
+        }
     }
 }
 
-/// Whether a kind has a default `expect`.
-pub(crate) fn has_default_expect(kind: &str) -> bool {
-    kind != "metric"
+struct Inert;
+
+#[async_trait]
+impl LambdaInvoker for Inert {
+    async fn invoke(&self, _: &str, _: &str, _: Vec<u8>) -> Result<InvokeOutput, EffectError> {
+        Err(EffectError::new("Invoke", "not available here"))
+    }
 }
 
-/// Makes the measuring part of a configured check from its rendered section.
-pub(crate) fn build_kind(
-    kind: &str,
-    spec: &Value,
-    path: &str,
-    deployment: &Deployment,
-    timing: Timing,
-    effects: &Effects,
-) -> Result<Arc<dyn Check>, String> {
-    match kind {
-        "invoke" => invoke::build(spec, path, deployment, effects),
-        "http" => http::build(spec, path, timing, effects),
-        "compare" => compare::build(spec, path, deployment, effects),
-        "alarms" => alarms::build(spec, path, effects),
-        "metric" => metric::build(spec, path, effects),
-        "load" => load::build(spec, path, timing, effects),
-        other => Err(format!("unknown kind `{other}`")),
+#[async_trait]
+impl HttpSender for Inert {
+    async fn send(&self, _: &HttpRequest) -> Result<HttpReply, EffectError> {
+        Err(EffectError::new("HTTP", "not available here"))
+    }
+}
+
+#[async_trait]
+impl AlarmSource for Inert {
+    async fn alarms(
+        &self,
+        _: &[String],
+        _: Option<&str>,
+    ) -> Result<Vec<(String, String)>, EffectError> {
+        Err(EffectError::new("DescribeAlarms", "not available here"))
+    }
+}
+
+#[async_trait]
+impl MetricSource for Inert {
+    async fn datapoints(&self, _: &MetricQuery) -> Result<Vec<(i64, f64)>, EffectError> {
+        Err(EffectError::new("GetMetricData", "not available here"))
     }
 }
 
@@ -98,37 +125,64 @@ pub struct CheckContext {
     pub measurement: u32,
 }
 
-/// A measurement that could not be taken.
-#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
-#[error("{0}")]
-pub struct MeasureError(pub String);
-
-impl MeasureError {
-    /// An error with this message.
-    pub fn new(message: impl Into<String>) -> Self {
-        Self(message.into())
+impl CheckContext {
+    /// The context of the first measurement of `check` for `deployment` (tests of a
+    /// check call [`Check::measure`] with it directly).
+    pub fn new(deployment: Deployment, check: &str) -> Self {
+        Self {
+            deployment: Arc::new(deployment),
+            check: check.to_owned(),
+            measurement: 1,
+        }
     }
 }
 
-/// A verification step. Implement it to add your own kind of check.
+/// A measurement that could not be taken: an error, not a failure.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+#[error("{0}")]
+pub struct MeasureError(String);
+
+impl MeasureError {
+    /// An error with this message (one line; line breaks are folded).
+    pub fn new(message: impl Into<String>) -> Self {
+        Self(crate::error::one_line(&message.into()))
+    }
+
+    /// The message.
+    pub fn message(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<EffectError> for MeasureError {
+    fn from(e: EffectError) -> Self {
+        Self(e.to_string())
+    }
+}
+
+/// Any AWS SDK error reads as `Code: message` (a service error) or its chain of
+/// causes (a transport error), never as the SDK's debug dump; so `?` works on SDK calls
+/// inside [`Check::measure`].
+impl<E> From<SdkError<E, HttpResponse>> for MeasureError
+where
+    E: std::error::Error + ProvideErrorMetadata + 'static,
+{
+    fn from(e: SdkError<E, HttpResponse>) -> Self {
+        Self(crate::error::describe_sdk(&e).0)
+    }
+}
+
+/// The measuring part of a check. Implement it (and a [`Kind`](crate::Kind) that
+/// builds it) to add your own kind of check.
 ///
 /// `measure` takes one measurement and returns it as JSON; the runner applies the
-/// timeout, the repetitions and the [`Expect`] conditions. Implementations should not
+/// timeout, the repetitions and the `expect` conditions. Implementations should not
 /// retry or sleep on their own: `count`, `interval` and the limits do that, and the
 /// runner abandons a measurement at its timeout. Never block the thread (no
 /// `std::thread::sleep`, no blocking I/O; use `tokio::task::spawn_blocking`): on a
 /// one-vCPU Lambda a blocked thread can keep the deadline timer from firing.
 #[async_trait]
 pub trait Check: Send + Sync + 'static {
-    /// A short name for the kind (`invoke`, `http`, ...), shown in summaries.
-    fn kind(&self) -> &'static str;
-
-    /// The conditions used when the config gives none. `None` means a config must
-    /// give `expect`.
-    fn default_expect(&self) -> Option<&'static str> {
-        None
-    }
-
     /// The limit for one measurement, given the configured `timeout`. Kinds whose
     /// measurement lasts on purpose (a load test) add their own duration.
     fn measurement_timeout(&self, configured: Duration) -> Duration {
@@ -169,28 +223,39 @@ impl Default for Timing {
     }
 }
 
+impl Timing {
+    /// The longest the measurement loop can take when every measurement runs to
+    /// `limit`: the initial delay, `count` measurements and the intervals between them.
+    pub(crate) fn worst_case(&self, limit: Duration) -> Duration {
+        let n = self.count.max(1);
+        self.initial_delay + limit * n + self.interval * (n - 1)
+    }
+}
+
 /// A check ready to run: what it measures, when it runs and how it is judged.
 #[derive(Clone)]
-pub struct CheckSpec {
+pub(crate) struct CheckSpec {
     /// Unique name.
-    pub name: String,
+    pub(crate) name: String,
+    /// The kind's name.
+    pub(crate) kind: &'static str,
     /// The phase it runs in; `None` runs in every phase.
-    pub phase: Option<Phase>,
+    pub(crate) phase: Option<Phase>,
     /// Repetitions and limits.
-    pub timing: Timing,
+    pub(crate) timing: Timing,
     /// Conditions on each measurement.
-    pub expect: Expect,
+    pub(crate) expect: Expect,
     /// When set, the check runs and is reported but cannot fail the deployment.
-    pub dry_run: bool,
+    pub(crate) dry_run: bool,
     /// The measuring part.
-    pub check: Arc<dyn Check>,
+    pub(crate) check: Arc<dyn Check>,
 }
 
 impl std::fmt::Debug for CheckSpec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CheckSpec")
             .field("name", &self.name)
-            .field("kind", &self.check.kind())
+            .field("kind", &self.kind)
             .field("phase", &self.phase)
             .field("timing", &self.timing)
             .field("expect", &self.expect)
@@ -199,93 +264,24 @@ impl std::fmt::Debug for CheckSpec {
     }
 }
 
-/// Why a [`CheckSpec`] cannot be made.
-#[derive(Debug, thiserror::Error)]
-pub enum SpecError {
-    /// The check has no `expect` and its kind has no default.
-    #[error("`expect` is required for {0} checks")]
-    ExpectRequired(&'static str),
-    /// An `expect` condition does not compile.
-    #[error(transparent)]
-    Expect(#[from] crate::expect::ExpectError),
+impl CheckSpec {
+    /// Whether it runs in `phase` (`None`: the phase is unknown, so every check runs).
+    pub(crate) fn runs_in(&self, phase: Option<Phase>) -> bool {
+        phase_matches(self.phase, phase)
+    }
+
+    /// The longest its measurement loop can take.
+    pub(crate) fn worst_case(&self) -> Duration {
+        self.timing
+            .worst_case(self.check.measurement_timeout(self.timing.timeout))
+    }
 }
 
-impl CheckSpec {
-    /// A check that runs in every phase with default timing and the kind's default
-    /// `expect`. Fails when the kind has no default; use [`CheckSpec::with_expect`].
-    pub fn new(name: impl Into<String>, check: impl Check) -> Result<Self, SpecError> {
-        Self::from_arc(name.into(), Arc::new(check), None)
-    }
-
-    /// A check that runs in every phase with default timing, judged by `conditions`
-    /// (JMESPath over each measurement; all must hold).
-    pub fn expecting<S: AsRef<str>>(
-        name: impl Into<String>,
-        check: impl Check,
-        conditions: &[S],
-    ) -> Result<Self, SpecError> {
-        let check: Arc<dyn Check> = Arc::new(check);
-        let expect = Expect::compile(conditions)?;
-        Ok(Self {
-            name: name.into(),
-            phase: None,
-            timing: Timing::default(),
-            expect,
-            dry_run: false,
-            check,
-        })
-    }
-
-    pub(crate) fn from_arc(
-        name: String,
-        check: Arc<dyn Check>,
-        expect: Option<&[String]>,
-    ) -> Result<Self, SpecError> {
-        let expect = match expect {
-            Some(texts) if !texts.is_empty() => Expect::compile(texts)?,
-            _ => Expect::compile(&[check
-                .default_expect()
-                .ok_or(SpecError::ExpectRequired(check.kind()))?])?,
-        };
-        Ok(Self {
-            name,
-            phase: None,
-            timing: Timing::default(),
-            expect,
-            dry_run: false,
-            check,
-        })
-    }
-
-    /// Replaces the conditions.
-    pub fn with_expect<S: AsRef<str>>(mut self, texts: &[S]) -> Result<Self, SpecError> {
-        self.expect = Expect::compile(texts)?;
-        Ok(self)
-    }
-
-    /// Runs only in `phase`.
-    pub fn in_phase(mut self, phase: Phase) -> Self {
-        self.phase = Some(phase);
-        self
-    }
-
-    /// Sets repetitions and limits.
-    pub fn with_timing(mut self, timing: Timing) -> Self {
-        self.timing = timing;
-        self
-    }
-
-    /// Whether it runs in `phase` (`None`: the phase is unknown, so every check runs).
-    pub fn runs_in(&self, phase: Option<Phase>) -> bool {
-        Self::phase_matches(self.phase, phase)
-    }
-
-    /// Whether a check for `mine` runs in `now` (either `None` matches everything).
-    pub fn phase_matches(mine: Option<Phase>, now: Option<Phase>) -> bool {
-        match (mine, now) {
-            (Some(mine), Some(now)) => mine == now,
-            _ => true,
-        }
+/// Whether a check for `mine` runs in `now` (either `None` matches everything).
+pub(crate) fn phase_matches(mine: Option<Phase>, now: Option<Phase>) -> bool {
+    match (mine, now) {
+        (Some(mine), Some(now)) => mine == now,
+        _ => true,
     }
 }
 
@@ -386,7 +382,7 @@ pub(crate) async fn run_check(
     }
     CheckOutcome {
         name: spec.name.clone(),
-        kind: spec.check.kind().to_owned(),
+        kind: spec.kind.to_owned(),
         phase: spec.phase,
         status: if verdict.is_some() {
             CheckStatus::Failed
@@ -420,12 +416,6 @@ mod tests {
 
     #[async_trait]
     impl Check for Scripted {
-        fn kind(&self) -> &'static str {
-            "scripted"
-        }
-        fn default_expect(&self) -> Option<&'static str> {
-            Some("status == `200`")
-        }
         async fn measure(&self, _: &CheckContext) -> Result<Value, MeasureError> {
             let i = self.calls.fetch_add(1, Ordering::SeqCst) as usize;
             match self.script.get(i).copied().unwrap_or(Ok(200)) {
@@ -435,16 +425,25 @@ mod tests {
         }
     }
 
+    pub(crate) fn spec(name: &str, check: impl Check, expect: &str, timing: Timing) -> CheckSpec {
+        CheckSpec {
+            name: name.to_owned(),
+            kind: "scripted",
+            phase: None,
+            timing,
+            expect: Expect::compile(&[expect]).unwrap_or_else(|e| panic!("{e}")),
+            dry_run: false,
+            check: Arc::new(check),
+        }
+    }
+
     async fn run(script: Vec<Result<u16, &'static str>>, timing: Timing) -> CheckOutcome {
         let check = Scripted {
             script,
             calls: AtomicU32::new(0),
         };
-        let spec = CheckSpec::new("s", check)
-            .map(|s| s.with_timing(timing))
-            .unwrap_or_else(|e| panic!("{e}"));
         run_check(
-            spec,
+            spec("s", check, "status == `200`", timing),
             Arc::default(),
             Records::default(),
             Arc::new(NoProgress),
@@ -512,6 +511,31 @@ mod tests {
         assert_eq!(
             o.reason.as_deref(),
             Some("none of 2 measurements could be taken")
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn intervals_and_the_initial_delay_pass_on_the_clock() {
+        let t = Timing {
+            count: 3,
+            interval: Duration::from_secs(30),
+            initial_delay: Duration::from_secs(60),
+            ..Timing::default()
+        };
+        let started = Instant::now();
+        let o = run(vec![], t).await;
+        assert_eq!(o.measurements.len(), 3);
+        assert_eq!(started.elapsed(), Duration::from_secs(120));
+        assert_eq!(t.worst_case(t.timeout), Duration::from_secs(150));
+    }
+
+    #[test]
+    fn sdk_and_effect_errors_become_one_line_measure_errors() {
+        let e: MeasureError =
+            EffectError::new("Invoke", "ResourceNotFoundException:\nno such function").into();
+        assert_eq!(
+            e.message(),
+            "Invoke: ResourceNotFoundException: no such function"
         );
     }
 }

@@ -2,26 +2,28 @@
 //! `TRAFFIC_HOOK_CONFIG_FILE` (a path) or `TRAFFIC_HOOK_CONFIG_SSM` (a parameter), first found.
 
 use super::ConfigError;
+use crate::check::Kinds;
+use crate::error::EffectError;
 use async_trait::async_trait;
 use std::path::PathBuf;
 
 /// Inline config text.
-pub const ENV_INLINE: &str = "TRAFFIC_HOOK_CONFIG";
+pub(crate) const ENV_INLINE: &str = "TRAFFIC_HOOK_CONFIG";
 /// Path of a config file.
-pub const ENV_FILE: &str = "TRAFFIC_HOOK_CONFIG_FILE";
+pub(crate) const ENV_FILE: &str = "TRAFFIC_HOOK_CONFIG_FILE";
 /// Name of an SSM parameter holding the config.
-pub const ENV_SSM: &str = "TRAFFIC_HOOK_CONFIG_SSM";
+pub(crate) const ENV_SSM: &str = "TRAFFIC_HOOK_CONFIG_SSM";
 
 /// Reads SSM parameters, behind a trait so tests can fake it.
 #[async_trait]
-pub trait ParameterStore: Send + Sync {
+pub(crate) trait ParameterStore: Send + Sync {
     /// The value of `name`, SecureStrings decrypted.
-    async fn get(&self, name: &str) -> Result<String, String>;
+    async fn get(&self, name: &str) -> Result<String, EffectError>;
 }
 
 /// A place a config can be read from.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ConfigSource {
+pub(crate) enum ConfigSource {
     /// The text itself.
     Inline(String),
     /// A file.
@@ -33,7 +35,7 @@ pub enum ConfigSource {
 impl ConfigSource {
     /// The first source set in the environment, read through `lookup` (so tests need
     /// no `set_var`). Empty values count as unset.
-    pub fn from_env(lookup: impl Fn(&str) -> Option<String>) -> Option<Self> {
+    pub(crate) fn from_env(lookup: impl Fn(&str) -> Option<String>) -> Option<Self> {
         let get = |k: &str| lookup(k).filter(|v| !v.trim().is_empty());
         get(ENV_INLINE)
             .map(Self::Inline)
@@ -42,7 +44,7 @@ impl ConfigSource {
     }
 
     /// Where the text comes from, for messages (never the text itself: it may hold secrets).
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         match self {
             Self::Inline(_) => ENV_INLINE.to_owned(),
             Self::File(p) => format!("{ENV_FILE}={}", p.display()),
@@ -51,7 +53,10 @@ impl ConfigSource {
     }
 
     /// Reads the text. `ssm` is needed only for [`ConfigSource::Ssm`].
-    pub async fn read(&self, ssm: Option<&dyn ParameterStore>) -> Result<String, ConfigError> {
+    pub(crate) async fn read(
+        &self,
+        ssm: Option<&dyn ParameterStore>,
+    ) -> Result<String, ConfigError> {
         match self {
             Self::Inline(text) => Ok(text.clone()),
             Self::File(path) => tokio::fs::read_to_string(path).await.map_err(|e| {
@@ -60,23 +65,27 @@ impl ConfigSource {
             Self::Ssm(name) => match ssm {
                 None => Err(ConfigError::single(ENV_SSM, "no SSM client available")),
                 Some(store) => store.get(name).await.map_err(|e| {
-                    ConfigError::single(ENV_SSM, format!("cannot read parameter {name}: {e}"))
+                    ConfigError::single(
+                        ENV_SSM,
+                        format!("cannot read parameter {name}: {}", e.message),
+                    )
                 }),
             },
         }
     }
 
     /// Reads and validates.
-    pub async fn load(
+    pub(crate) async fn load(
         &self,
         ssm: Option<&dyn ParameterStore>,
+        kinds: &Kinds,
     ) -> Result<super::Config, ConfigError> {
-        super::Config::parse(&self.read(ssm).await?)
+        super::Config::parse(&self.read(ssm).await?, kinds)
     }
 }
 
 /// The error for an environment with no config source.
-pub fn missing() -> ConfigError {
+pub(crate) fn missing() -> ConfigError {
     ConfigError::single(
         "(environment)",
         format!("no config: set {ENV_INLINE} (YAML or JSON), {ENV_FILE} (a path) or {ENV_SSM} (an SSM parameter name)"),
@@ -99,7 +108,7 @@ mod tests {
     #[tokio::test]
     async fn unreadable_file_names_the_variable_and_path() {
         let err = ConfigSource::File("/nonexistent/x.yaml".into())
-            .load(None)
+            .load(None, &Kinds::builtin())
             .await
             .unwrap_err();
         assert_eq!(err.errors[0].path, ENV_FILE);

@@ -1,7 +1,12 @@
 use super::*;
+use crate::check::Kinds;
+
+fn parse(text: &str) -> Result<Config, ConfigError> {
+    Config::parse(text, &Kinds::builtin())
+}
 
 fn errors(text: &str) -> Vec<String> {
-    match Config::parse(text) {
+    match parse(text) {
         Ok(_) => Vec::new(),
         Err(e) => e.errors.iter().map(|e| e.to_string()).collect(),
     }
@@ -10,11 +15,11 @@ fn errors(text: &str) -> Vec<String> {
 #[test]
 fn the_contract_example_is_valid() {
     let text = include_str!("../../tests/fixtures/contract-core.yaml");
-    let config = Config::parse(text).unwrap_or_else(|e| panic!("{e}"));
+    let config = parse(text).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(config.report_reserve, Duration::from_secs(5));
     assert_eq!(config.checks.len(), 2);
     let health = &config.checks[1];
-    assert_eq!(health.kind, "http");
+    assert_eq!(health.kind.name(), "http");
     assert_eq!(health.timing.count, 3);
     assert_eq!(health.timing.interval, Duration::from_secs(2));
     assert_eq!(health.timing.timeout, Duration::from_secs(5));
@@ -24,9 +29,8 @@ fn the_contract_example_is_valid() {
 
 #[test]
 fn defaults_apply_to_every_check() {
-    let c =
-        Config::parse("defaults: { timeout: 3s, count: 2 }\nchecks: [ { name: a, invoke: {} } ]")
-            .unwrap_or_else(|e| panic!("{e}"));
+    let c = parse("defaults: { timeout: 3s, count: 2 }\nchecks: [ { name: a, invoke: {} } ]")
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(c.checks[0].timing.timeout, Duration::from_secs(3));
     assert_eq!(c.checks[0].timing.count, 2);
 }
@@ -78,7 +82,7 @@ fn unknown_fields_inside_a_kind_are_errors() {
     let errs = errors("checks: [ { name: a, http: { url: 'https://x', methd: GET } } ]");
     assert_eq!(errs.len(), 1);
     assert!(
-        errs[0].starts_with("checks[0].http.methd: unknown field `methd`, expected one of `url`"),
+        errs[0].starts_with("checks[0].http.methd: unknown field; did you mean `method`?"),
         "{errs:?}"
     );
 }
@@ -117,7 +121,7 @@ fn report_reserve_below_one_second_is_refused() {
 
 #[test]
 fn variables_inside_jmespath_literals_validate() {
-    let c = Config::parse("checks: [ { name: a, invoke: {}, expect: \"payload.code == `{{env.CODE}}` && executed_version == '{{target_version}}'\" } ]");
+    let c = parse("checks: [ { name: a, invoke: {}, expect: \"payload.code == `{{env.CODE}}` && executed_version == '{{target_version}}'\" } ]");
     assert!(c.is_ok(), "{c:?}");
 }
 
@@ -136,7 +140,7 @@ fn more_than_100_alarm_names_is_an_error() {
 
 #[test]
 fn json_configs_work_too() {
-    let c = Config::parse(r#"{"checks": [{"name": "a", "invoke": {"qualifier": 7}}]}"#);
+    let c = parse(r#"{"checks": [{"name": "a", "invoke": {"qualifier": 7}}]}"#);
     assert!(c.is_ok(), "{c:?}");
 }
 
@@ -153,4 +157,56 @@ fn count_zero_and_bad_phase_are_errors() {
             .any(|e| e.starts_with("checks[0].phase: `during` is not a phase")),
         "{errs:?}"
     );
+}
+
+// The recipes' `expect` conditions against sample answers of the APIs they query.
+
+use crate::expect::Expect;
+use serde_json::{json, Value};
+
+fn expect_of(recipe: &str, check: &str) -> Expect {
+    let path = format!(
+        "{}/../examples/configs/{recipe}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let config = parse(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let c = config.checks.iter().find(|c| c.name == check).unwrap();
+    Expect::compile(&c.expect).unwrap()
+}
+
+fn passes(e: &Expect, measurement: Value) -> bool {
+    e.first_unmet(&measurement).unwrap().is_none()
+}
+
+#[test]
+fn prometheus_recipe_passes_under_one_percent_and_fails_on_no_data() {
+    let e = expect_of("prometheus.yaml", "error-ratio");
+    let answer = |v: &str| json!({"status": 200, "body": {"status": "success", "data": {"result": [{"value": [1.7e9, v]}]}}});
+    assert!(passes(&e, answer("0.002")));
+    assert!(!passes(&e, answer("0.05")));
+    assert!(!passes(
+        &e,
+        json!({"status": 200, "body": {"status": "success", "data": {"result": []}}})
+    ));
+}
+
+#[test]
+fn datadog_recipe_passes_without_series_and_fails_on_any_error() {
+    let e = expect_of("datadog.yaml", "datadog-errors");
+    assert!(passes(
+        &e,
+        json!({"status": 200, "body": {"status": "ok", "series": []}})
+    ));
+    let series = |v: f64| json!({"status": 200, "body": {"status": "ok", "series": [{"pointlist": [[1.0, 0.0], [2.0, v]]}]}});
+    assert!(passes(&e, series(0.0)));
+    assert!(!passes(&e, series(2.0)));
+}
+
+#[test]
+fn apigateway_recipe_judges_load_by_error_rate_and_p99() {
+    let e = expect_of("apigateway-stage.yaml", "stage-load");
+    let load = |rate: f64, p99: f64| json!({"error_rate": rate, "latency_ms": {"p99": p99}});
+    assert!(passes(&e, load(0.0, 120.0)));
+    assert!(!passes(&e, load(0.02, 120.0)));
+    assert!(!passes(&e, load(0.0, 900.0)));
 }

@@ -1,178 +1,120 @@
-//! The library driven in memory: fakes behind its traits, no network, no processes.
+//! The hook driven in memory: fakes behind its traits, no network, no processes.
+//! Timed tests run on tokio's paused clock.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
+use super::*;
+use crate::check::kind::{BuildContext, BuildError, Kind, Section};
+use crate::check::{Check, CheckContext, Kinds, MeasureError};
+use crate::deployment::{Facts, Phase};
+use crate::diag::Errors;
+use crate::event::HookEvent;
+use crate::report::{ReportError, Status};
+use crate::summary::{CheckStatus, MeasurementResult};
+use crate::testing::{effects, event, facts, Reports, Source};
 use async_trait::async_trait;
+use serde::Deserialize;
 use serde_json::{json, Value};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
-use traffic_hooks::check::{
-    AlarmSource, Effects, HttpRequest, HttpResponse, HttpSender, InvokeOutput, LambdaInvoker,
-    MetricQuery, MetricSource,
-};
-use traffic_hooks::deployment::{DeploymentSource, DiscoveryError, Facts};
-use traffic_hooks::report::ReportError;
-use traffic_hooks::{
-    Check, CheckContext, CheckSpec, Config, Hook, HookEvent, MeasureError, Phase, Reporter, Status,
-};
-
-/// A deployment source that knows one deployment, or nothing.
-struct Source(Option<Facts>);
-
-#[async_trait]
-impl DeploymentSource for Source {
-    async fn target_facts(&self, _: &str) -> Result<Facts, DiscoveryError> {
-        self.0.clone().ok_or(DiscoveryError {
-            operation: "GetDeploymentTarget",
-            message: "unknown".into(),
-        })
-    }
-    async fn appspec(&self, _: &str) -> Result<String, DiscoveryError> {
-        Err(DiscoveryError {
-            operation: "GetDeployment",
-            message: "unknown".into(),
-        })
-    }
-}
-
-/// Records reports.
-#[derive(Default)]
-struct Reports(Mutex<Vec<Status>>);
-
-#[async_trait]
-impl Reporter for Reports {
-    async fn put_status(&self, _: &HookEvent, status: Status) -> Result<(), ReportError> {
-        self.0.lock().unwrap().push(status);
-        Ok(())
-    }
-}
-
-/// Version 1 and 2 answer alike but for `requestId`; version 3 answers `ok: false`.
-struct Lambda;
-
-#[async_trait]
-impl LambdaInvoker for Lambda {
-    async fn invoke(&self, _: &str, qualifier: &str, _: Vec<u8>) -> Result<InvokeOutput, String> {
-        let payload = json!({ "ok": qualifier != "3", "requestId": format!("req-{qualifier}") });
-        Ok(InvokeOutput {
-            payload: payload.to_string().into_bytes(),
-            function_error: None,
-            executed_version: Some(qualifier.into()),
-        })
-    }
-}
-
-/// Alarms `a-ok` (OK), `a-nodata` (INSUFFICIENT_DATA) and `a-firing` (ALARM).
-struct Alarms;
-
-#[async_trait]
-impl AlarmSource for Alarms {
-    async fn alarms(
-        &self,
-        names: &[String],
-        prefix: Option<&str>,
-    ) -> Result<Vec<(String, String)>, String> {
-        let all = [
-            ("a-ok", "OK"),
-            ("a-nodata", "INSUFFICIENT_DATA"),
-            ("a-firing", "ALARM"),
-        ];
-        Ok(all
-            .iter()
-            .filter(|(n, _)| {
-                names.iter().any(|x| x == n) || prefix.is_some_and(|p| n.starts_with(p))
-            })
-            .map(|(n, s)| (n.to_string(), s.to_string()))
-            .collect())
-    }
-}
-
-/// `Errors` has datapoints 1 and 2; anything else has none.
-struct Metrics;
-
-#[async_trait]
-impl MetricSource for Metrics {
-    async fn datapoints(&self, q: &MetricQuery) -> Result<Vec<(i64, f64)>, String> {
-        Ok(if q.name == "Errors" {
-            vec![(120, 2.0), (60, 1.0)]
-        } else {
-            vec![]
-        })
-    }
-}
-
-struct Http;
-
-#[async_trait]
-impl HttpSender for Http {
-    async fn send(&self, _: HttpRequest) -> Result<HttpResponse, String> {
-        Ok(HttpResponse {
-            status: 200,
-            headers: Default::default(),
-            body: b"{}".to_vec(),
-        })
-    }
-}
-
-fn effects() -> Effects {
-    Effects {
-        lambda: Arc::new(Lambda),
-        http: Arc::new(Http),
-        alarms: Arc::new(Alarms),
-        metrics: Arc::new(Metrics),
-    }
-}
-
-fn facts(phase: Option<Phase>) -> Facts {
-    Facts {
-        function: Some("fn".into()),
-        alias: Some("live".into()),
-        current_version: Some("1".into()),
-        target_version: Some("2".into()),
-        target_weight: Some(0.0),
-        phase,
-    }
-}
-
-fn event() -> Value {
-    json!({"DeploymentId": "d-1", "LifecycleEventHookExecutionId": "e-1"})
-}
+use std::sync::Mutex;
 
 fn deadline(secs: u64) -> SystemTime {
     SystemTime::now() + Duration::from_secs(secs)
 }
 
-struct Panics;
+/// `panics: {}`: a kind whose measurement panics.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Panics {}
+
+struct PanicsCheck;
 
 #[async_trait]
-impl Check for Panics {
-    fn kind(&self) -> &'static str {
-        "panics"
-    }
-    fn default_expect(&self) -> Option<&'static str> {
-        Some("`true`")
-    }
+impl Check for PanicsCheck {
     async fn measure(&self, _: &CheckContext) -> Result<Value, MeasureError> {
         panic!("the check blew up");
     }
 }
 
-/// A custom check: passes when the deployment's target version is `2`.
-struct TargetIsTwo;
+impl Kind for Panics {
+    const NAME: &'static str = "panics";
+    fn parse(section: &Section<'_>, errors: &mut Errors) -> Option<Self> {
+        section.deserialize(errors)
+    }
+    fn default_expect(&self) -> Option<&'static str> {
+        Some("`true`")
+    }
+    fn build(self, _: &BuildContext<'_>) -> Result<Arc<dyn Check>, BuildError> {
+        Ok(Arc::new(PanicsCheck))
+    }
+}
+
+/// `hangs: {}`: a kind whose measurement never ends.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Hangs {}
+
+struct HangsCheck;
 
 #[async_trait]
-impl Check for TargetIsTwo {
-    fn kind(&self) -> &'static str {
-        "custom"
+impl Check for HangsCheck {
+    async fn measure(&self, _: &CheckContext) -> Result<Value, MeasureError> {
+        std::future::pending().await
     }
+}
+
+impl Kind for Hangs {
+    const NAME: &'static str = "hangs";
+    fn parse(section: &Section<'_>, errors: &mut Errors) -> Option<Self> {
+        section.deserialize(errors)
+    }
+    fn default_expect(&self) -> Option<&'static str> {
+        Some("`true`")
+    }
+    fn build(self, _: &BuildContext<'_>) -> Result<Arc<dyn Check>, BuildError> {
+        Ok(Arc::new(HangsCheck))
+    }
+}
+
+/// `target: { prefix: v }`: a kind that measures the deployment's target version.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Target {
+    prefix: String,
+}
+
+struct TargetCheck(String);
+
+#[async_trait]
+impl Check for TargetCheck {
     async fn measure(&self, ctx: &CheckContext) -> Result<Value, MeasureError> {
-        Ok(json!({ "target": ctx.deployment.facts.target_version }))
+        let target = ctx
+            .deployment
+            .facts
+            .target_version
+            .clone()
+            .unwrap_or_default();
+        Ok(json!({ "target": format!("{}{target}", self.0) }))
     }
+}
+
+impl Kind for Target {
+    const NAME: &'static str = "target";
+    fn parse(section: &Section<'_>, errors: &mut Errors) -> Option<Self> {
+        section.deserialize(errors)
+    }
+    fn build(self, _: &BuildContext<'_>) -> Result<Arc<dyn Check>, BuildError> {
+        Ok(Arc::new(TargetCheck(self.prefix)))
+    }
+}
+
+fn kinds() -> Kinds {
+    Kinds::builtin()
+        .with::<Panics>()
+        .with::<Hangs>()
+        .with::<Target>()
 }
 
 fn hook(config: &str, phase: Option<Phase>, reports: Arc<Reports>) -> Hook {
     Hook::new(
-        Config::parse(config),
+        Config::parse(config, &kinds()),
         Arc::new(Source(Some(facts(phase)))),
         reports,
         effects(),
@@ -183,11 +125,10 @@ fn hook(config: &str, phase: Option<Phase>, reports: Arc<Reports>) -> Hook {
 async fn a_panicking_check_fails_with_its_message_and_the_others_still_run() {
     let reports = Arc::new(Reports::default());
     let hook = hook(
-        "checks: [ { name: smoke, invoke: {} } ]",
+        "checks: [ { name: smoke, invoke: {} }, { name: boom, panics: {} } ]",
         Some(Phase::Pre),
         reports.clone(),
-    )
-    .with_check(CheckSpec::new("boom", Panics).unwrap());
+    );
     let verdict = hook.handle(&event(), deadline(10)).await.unwrap();
     assert_eq!(verdict.status, Status::Failed);
     assert_eq!(verdict.checks[0].name, "smoke");
@@ -196,27 +137,36 @@ async fn a_panicking_check_fails_with_its_message_and_the_others_still_run() {
         verdict.checks[1].reason.as_deref(),
         Some("panicked: the check blew up")
     );
-    assert_eq!(*reports.0.lock().unwrap(), [Status::Failed]);
+    assert_eq!(reports.statuses(), [Status::Failed]);
 }
 
 #[tokio::test]
-async fn custom_checks_see_the_deployment_and_use_their_expect() {
+async fn a_kind_of_our_own_is_configured_like_a_builtin() {
     let reports = Arc::new(Reports::default());
-    let without = CheckSpec::new("custom", TargetIsTwo);
-    assert!(without
-        .unwrap_err()
-        .to_string()
-        .contains("`expect` is required for custom checks"));
-    let spec = CheckSpec::expecting("custom", TargetIsTwo, &["target == '2'"]).unwrap();
-    let hook = hook(
-        "checks: [ { name: smoke, invoke: {} } ]",
-        Some(Phase::Pre),
-        reports.clone(),
-    )
-    .with_check(spec);
-    let verdict = hook.handle(&event(), deadline(10)).await.unwrap();
+    let config = r#"
+checks:
+  - { name: smoke, invoke: {} }
+  - { name: ours, phase: pre, target: { prefix: v }, expect: "target == 'v2'", count: 2, interval: 1ms }
+"#;
+    let verdict = hook(config, Some(Phase::Pre), reports.clone())
+        .handle(&event(), deadline(10))
+        .await
+        .unwrap();
     assert_eq!(verdict.status, Status::Succeeded, "{}", verdict.reason);
-    assert_eq!(verdict.checks.len(), 2);
+    assert_eq!(verdict.checks[1].kind, "target");
+    assert_eq!(verdict.checks[1].measurements.len(), 2);
+    let missing_expect = Config::parse("checks: [ { name: t, target: { prefix: v } } ]", &kinds());
+    assert_eq!(
+        missing_expect.unwrap_err().errors[0].to_string(),
+        "checks[0].expect: required for target checks"
+    );
+    let typo = Config::parse(
+        "checks: [ { name: t, target: { prefx: v }, expect: '`true`' } ]",
+        &kinds(),
+    );
+    assert!(typo.unwrap_err().errors[0]
+        .to_string()
+        .starts_with("checks[0].target.prefx: unknown field `prefx`"),);
 }
 
 #[tokio::test]
@@ -261,10 +211,10 @@ async fn dry_run_reports_succeeded_and_says_it_would_have_failed() {
         "{}",
         verdict.reason
     );
-    assert_eq!(*reports.0.lock().unwrap(), [Status::Succeeded]);
+    assert_eq!(reports.statuses(), [Status::Succeeded]);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_deadline_shorter_than_the_reserve_still_reports() {
     let reports = Arc::new(Reports::default());
     let verdict = hook(
@@ -285,7 +235,7 @@ async fn a_deadline_shorter_than_the_reserve_still_reports() {
         "{:?}",
         verdict.checks[0]
     );
-    assert_eq!(*reports.0.lock().unwrap(), [Status::Failed]);
+    assert_eq!(reports.statuses(), [Status::Failed]);
 }
 
 #[tokio::test]
@@ -301,13 +251,33 @@ async fn a_deadline_already_past_on_arrival_falls_back_to_a_fixed_budget() {
     .await
     .unwrap();
     assert_eq!(verdict.status, Status::Succeeded, "{}", verdict.reason);
-    assert_eq!(*reports.0.lock().unwrap(), [Status::Succeeded]);
+    assert_eq!(reports.statuses(), [Status::Succeeded]);
 }
 
-async fn verdict(config: &str, facts: Facts) -> traffic_hooks::summary::Verdict {
+#[tokio::test(start_paused = true)]
+async fn a_check_that_cannot_finish_in_time_is_noted_at_the_start() {
+    let reports = Arc::new(Reports::default());
+    let config =
+        "report_reserve: 2s\nchecks: [ { name: slow, invoke: {}, count: 10, interval: 5s } ]";
+    let verdict = hook(config, Some(Phase::Pre), reports)
+        .handle(&event(), deadline(30))
+        .await
+        .unwrap();
+    assert!(
+        verdict
+            .deployment
+            .notes
+            .iter()
+            .any(|n| n.starts_with("check `slow` may take up to 2m25s at worst")),
+        "{:?}",
+        verdict.deployment.notes
+    );
+}
+
+async fn verdict(config: &str, facts: Facts) -> crate::summary::Verdict {
     let reports = Arc::new(Reports::default());
     Hook::new(
-        Config::parse(config),
+        Config::parse(config, &kinds()),
         Arc::new(Source(Some(facts))),
         reports,
         effects(),
@@ -382,15 +352,17 @@ async fn a_named_alarm_that_does_not_exist_fails_the_check() {
     assert!(v.reason.contains("no such alarm: a-typo"), "{}", v.reason);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn alarms_with_count_bake_for_the_whole_window() {
+    let started = Instant::now();
     let v = verdict(
-        "checks: [ { name: bake, alarms: { names: [a-ok] }, count: 3, interval: 50ms } ]",
+        "checks: [ { name: bake, alarms: { names: [a-ok] }, count: 3, interval: 5s } ]",
         facts(Some(Phase::Post)),
     )
     .await;
     assert_eq!(v.status, Status::Succeeded);
     assert_eq!(v.checks[0].measurements.len(), 3);
+    assert!(started.elapsed() >= Duration::from_secs(10));
 }
 
 #[tokio::test]
@@ -403,18 +375,16 @@ checks:
 "#;
     let v = verdict(config, facts(Some(Phase::Post))).await;
     let statuses: Vec<_> = v.checks.iter().map(|c| c.status).collect();
-    use traffic_hooks::summary::CheckStatus::{Failed, Passed};
+    use CheckStatus::{Failed, Passed};
     assert_eq!(statuses, [Passed, Passed, Failed], "{}", v.reason);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn load_measures_requests_and_latency_percentiles() {
     let config = "checks: [ { name: load, load: { http: { url: 'https://x/' }, rate: 100, duration: 300ms } } ]";
     let v = verdict(config, facts(Some(Phase::Post))).await;
     assert_eq!(v.status, Status::Succeeded, "{}", v.reason);
-    let traffic_hooks::summary::MeasurementResult::Passed { value } =
-        &v.checks[0].measurements[0].result
-    else {
+    let MeasurementResult::Passed { value } = &v.checks[0].measurements[0].result else {
         panic!("{:?}", v.checks[0]);
     };
     assert_eq!(value["requests"], 30);
@@ -422,7 +392,7 @@ async fn load_measures_requests_and_latency_percentiles() {
     assert!(value["latency_ms"]["p99"].as_f64().is_some(), "{value}");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_load_check_may_run_longer_than_its_per_request_timeout() {
     let config = "checks: [ { name: load, load: { http: { url: 'https://x/' }, rate: 20, duration: 1s }, timeout: 300ms } ]";
     let v = verdict(config, facts(Some(Phase::Post))).await;
@@ -445,49 +415,32 @@ async fn a_dry_run_check_that_cannot_be_built_does_not_block() {
     );
 }
 
-/// Never answers.
-struct Hangs;
-
-#[async_trait]
-impl Check for Hangs {
-    fn kind(&self) -> &'static str {
-        "hangs"
-    }
-    fn default_expect(&self) -> Option<&'static str> {
-        Some("`true`")
-    }
-    async fn measure(&self, _: &CheckContext) -> Result<Value, MeasureError> {
-        std::future::pending().await
-    }
-}
-
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_config_built_in_code_with_no_reserve_still_leaves_time_to_report() {
     let reports = Arc::new(Reports::default());
-    let config = Config {
-        report_reserve: Duration::ZERO,
-        ..Config::default()
-    };
-    let timing = traffic_hooks::Timing {
-        timeout: Duration::from_secs(60),
-        ..traffic_hooks::Timing::default()
-    };
+    let mut config = Config::parse(
+        "checks: [ { name: hangs, hangs: {}, timeout: 60s } ]",
+        &kinds(),
+    )
+    .unwrap();
+    config.report_reserve = Duration::ZERO;
     let hook = Hook::new(
         Ok(config),
         Arc::new(Source(Some(facts(Some(Phase::Pre))))),
         reports.clone(),
         effects(),
-    )
-    .with_check(CheckSpec::new("hangs", Hangs).unwrap().with_timing(timing));
-    let started = std::time::Instant::now();
+    );
+    let started = Instant::now();
     let verdict = hook.handle(&event(), deadline(3)).await.unwrap();
+    // The floor: checks stop MIN_REPORT_RESERVE + RESPONSE_MARGIN before the deadline.
+    let reserve = MIN_REPORT_RESERVE + RESPONSE_MARGIN;
     assert!(
-        started.elapsed() < Duration::from_secs(3),
+        started.elapsed() <= Duration::from_secs(3) - reserve + Duration::from_millis(50),
         "{:?}",
         started.elapsed()
     );
     assert_eq!(verdict.status, Status::Failed);
-    assert_eq!(*reports.0.lock().unwrap(), [Status::Failed]);
+    assert_eq!(reports.statuses(), [Status::Failed]);
 }
 
 /// The first attempt stalls forever; later ones are accepted.
@@ -509,11 +462,11 @@ impl Reporter for StallsOnce {
     }
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_stalled_report_attempt_is_abandoned_and_retried() {
     let reporter = Arc::new(StallsOnce::default());
     let hook = Hook::new(
-        Config::parse("checks: [ { name: a, invoke: {} } ]"),
+        Config::parse("checks: [ { name: a, invoke: {} } ]", &kinds()),
         Arc::new(Source(Some(facts(Some(Phase::Pre))))),
         reporter.clone(),
         effects(),
