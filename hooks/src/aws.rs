@@ -260,6 +260,13 @@ pub(crate) fn hook(
     ))
 }
 
+/// The most pages a paginated read follows.
+const MAX_PAGES: usize = 20;
+
+/// The most datapoints a metric read keeps (a window of 1440 periods is the most a
+/// config may ask for).
+const MAX_DATAPOINTS: usize = 10_000;
+
 /// CloudWatch: alarm states and metric data.
 #[derive(Debug, Clone)]
 pub(crate) struct CloudWatch(pub aws_sdk_cloudwatch::Client);
@@ -274,7 +281,17 @@ impl AlarmSource for CloudWatch {
         use aws_sdk_cloudwatch::types::AlarmType;
         let mut found = Vec::new();
         let mut token = None;
+        let mut pages = 0;
         loop {
+            pages += 1;
+            if pages > MAX_PAGES {
+                return Err(EffectError::new(
+                    "DescribeAlarms",
+                    format!(
+                        "more than {MAX_PAGES} pages of alarms: stopped reading; narrow `prefix`"
+                    ),
+                ));
+            }
             let out = self
                 .0
                 .describe_alarms()
@@ -338,7 +355,17 @@ impl MetricSource for CloudWatch {
         let start = end.checked_sub(q.window).unwrap_or(std::time::UNIX_EPOCH);
         let mut points = Vec::new();
         let mut token = None;
+        let mut pages = 0;
         loop {
+            pages += 1;
+            // Bounded, whatever the endpoint answers: a window holds at most
+            // MAX_DATAPOINTS periods, and no real answer needs more pages.
+            if pages > MAX_PAGES || points.len() > MAX_DATAPOINTS {
+                return Err(EffectError::new(
+                    "GetMetricData",
+                    format!("more than {MAX_DATAPOINTS} datapoints or {MAX_PAGES} pages: stopped reading"),
+                ));
+            }
             let out = self
                 .0
                 .get_metric_data()

@@ -8,7 +8,7 @@
 use crate::check::Kinds;
 use crate::config::{source, Config, ConfigError, ConfigSource};
 use crate::deployment::{Deployment, Facts, Phase};
-use crate::hook::Verifier;
+use crate::hook::{Stop, Verifier};
 use crate::summary::StderrProgress;
 use clap::{Parser, Subcommand, ValueEnum};
 use std::collections::BTreeMap;
@@ -121,9 +121,11 @@ pub(crate) async fn main(kinds: Kinds) -> ExitCode {
 /// Human-readable warnings on standard error; `RUST_LOG` shows more.
 fn terminal_tracing() {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    use std::io::IsTerminal as _;
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
 }
 
@@ -233,7 +235,7 @@ async fn run(args: RunArgs, env: BTreeMap<String, String>, kinds: &Kinds) -> Exi
         .verify(
             &config,
             deployment(&args, &config),
-            None,
+            &Stop::default(),
             Arc::new(StderrProgress),
         )
         .await;

@@ -88,6 +88,9 @@ impl fmt::Debug for Config {
     }
 }
 
+/// The most checks a config may hold.
+pub(crate) const MAX_CHECKS: usize = 200;
+
 /// The least `report_reserve` a config may set.
 pub(crate) const MIN_REPORT_RESERVE: Duration = Duration::from_secs(1);
 
@@ -250,6 +253,13 @@ impl Config {
             Some(Value::Array(items)) if items.is_empty() => {
                 errs.push("checks", "empty: a config needs at least one check")
             }
+            Some(Value::Array(items)) if items.len() > MAX_CHECKS => errs.push(
+                "checks",
+                format!(
+                    "{} checks; at most {MAX_CHECKS} (they run concurrently in one small Lambda)",
+                    items.len()
+                ),
+            ),
             Some(Value::Array(items)) => {
                 let mut seen: BTreeMap<String, usize> = BTreeMap::new();
                 for (i, item) in items.iter().enumerate() {
@@ -565,7 +575,12 @@ impl CheckConfig {
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|e| format!("expect: {e}"))?
         };
+        let mut secrets = template::env_values(&self.spec, vars);
+        for e in &self.expect {
+            secrets.extend(template::env_values(&Value::String(e.clone()), vars));
+        }
         Ok(CheckSpec {
+            redactor: crate::redact::Redactor::new(secrets),
             name: self.name.clone(),
             kind: self.kind.name(),
             phase: self.phase,

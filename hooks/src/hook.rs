@@ -8,12 +8,14 @@ use crate::check::{phase_matches, records_snapshot, run_check, CheckSpec, Effect
 use crate::config::{Config, ConfigError, DEFAULT_REPORT_RESERVE, MIN_REPORT_RESERVE};
 use crate::deployment::{discover, Deployment, DeploymentSource};
 use crate::event::{EventError, HookEvent};
-use crate::report::{self, ReportOutcome, Reporter};
+use crate::report::{self, ReportOutcome, Reporter, Status};
 use crate::summary::{CheckOutcome, CheckStatus, NoProgress, Progress, Verdict};
 use serde_json::Value;
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::SystemTime;
+use tokio::sync::{watch, Notify};
 use tokio::time::{Duration, Instant};
 
 /// Kept back from the Lambda deadline for the runtime to post the response after the
@@ -73,15 +75,16 @@ impl Verifier {
         }
     }
 
-    /// Runs the checks of the deployment's phase concurrently; checks still running at
-    /// `deadline` are abandoned and fail with reason `deadline`.
+    /// Runs the checks of the deployment's phase concurrently; checks still running
+    /// when `stop` comes are abandoned and fail with its reason.
     pub(crate) async fn verify(
         &self,
         config: &Config,
         mut deployment: Deployment,
-        deadline: Option<Instant>,
+        stop: &Stop,
         progress: Arc<dyn Progress>,
     ) -> Verdict {
+        let deadline = stop.deadline;
         let phase = deployment.facts.phase;
         let built = config.build_checks(&deployment, &self.env, &self.effects);
         if let Some(deadline) = deadline {
@@ -140,7 +143,7 @@ impl Verifier {
                 }
             }
         }
-        for (slot, outcome) in run_checks(to_run, deployment.clone(), deadline, progress).await {
+        for (slot, outcome) in run_checks(to_run, deployment.clone(), stop, progress).await {
             outcomes[slot] = Some(outcome);
         }
         let deployment = Arc::unwrap_or_clone(deployment);
@@ -152,11 +155,47 @@ impl Verifier {
     }
 }
 
+/// When checks must stop: at the deadline, or at once when the process is told to
+/// stop (SIGTERM).
+#[derive(Clone, Default)]
+pub(crate) struct Stop {
+    /// Stop checking then (`None`: no deadline, a terminal run).
+    pub(crate) deadline: Option<Instant>,
+    /// Turns `true` when the process must stop.
+    pub(crate) interrupted: Option<watch::Receiver<bool>>,
+}
+
+impl Stop {
+    /// Waits for the stop, and says why it came.
+    async fn reached(&self) -> &'static str {
+        let deadline = async {
+            match self.deadline {
+                Some(d) => tokio::time::sleep_until(d).await,
+                None => std::future::pending().await,
+            }
+        };
+        let interrupted = async {
+            match &self.interrupted {
+                Some(rx) => {
+                    if rx.clone().wait_for(|stop| *stop).await.is_err() {
+                        std::future::pending::<()>().await;
+                    }
+                }
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            () = deadline => "deadline: still running when the hook had to report",
+            () = interrupted => "interrupted: the hook was told to stop (SIGTERM) while it ran",
+        }
+    }
+}
+
 /// Runs checks concurrently, each in its own task so a panic stays in its check.
 async fn run_checks(
     specs: Vec<(usize, CheckSpec)>,
     deployment: Arc<Deployment>,
-    deadline: Option<Instant>,
+    stop: &Stop,
     progress: Arc<dyn Progress>,
 ) -> Vec<(usize, CheckOutcome)> {
     let started = Instant::now();
@@ -175,11 +214,13 @@ async fn run_checks(
         })
         .collect();
     let mut outcomes = Vec::with_capacity(running.len());
-    // All tasks run already; awaiting them one by one under one deadline is enough.
+    // All tasks run already; awaiting them one by one under one stop is enough.
     for (slot, (name, kind, phase, dry_run), records, mut task) in running {
-        let joined = match deadline {
-            Some(d) => tokio::time::timeout_at(d, &mut task).await,
-            None => Ok((&mut task).await),
+        // Biased: a check that has finished counts, even when the stop came too.
+        let joined = tokio::select! {
+            biased;
+            joined = &mut task => Ok(joined),
+            why = stop.reached() => Err(why),
         };
         let failed = |reason: String| {
             let mut o = CheckOutcome::not_run(&name, kind, phase, CheckStatus::Failed, reason);
@@ -194,10 +235,10 @@ async fn run_checks(
                 failed(format!("panicked: {}", panic_message(e.into_panic())))
             }
             Ok(Err(e)) => failed(format!("task ended: {e}")),
-            Err(_) => {
+            Err(why) => {
                 task.abort();
-                let n = records_snapshot(&records).len();
-                failed(format!("deadline: still running when the hook had to report ({n} measurement(s) taken)"))
+                let n = records_snapshot(&records).counts().taken();
+                failed(format!("{why} ({n} measurement(s) taken)"))
             }
         };
         outcomes.push((slot, outcome));
@@ -213,6 +254,9 @@ fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
         .unwrap_or_else(|| "(no message)".to_owned())
 }
 
+/// How many reported events a hook remembers, to answer a duplicate delivery.
+const REMEMBERED: usize = 64;
+
 /// A CodeDeploy lifecycle hook: checks from a config, reported exactly once.
 pub(crate) struct Hook {
     config: Result<Config, ConfigError>,
@@ -220,6 +264,14 @@ pub(crate) struct Hook {
     reporter: Arc<dyn Reporter>,
     verifier: Verifier,
     own_function: Option<String>,
+    /// Events this process reported: `(execution id, status, reason)`, latest last.
+    reported: Mutex<VecDeque<(String, Status, String)>>,
+    /// Set once the process must stop (SIGTERM).
+    interrupt: watch::Sender<bool>,
+    /// Invocations being handled.
+    in_flight: AtomicUsize,
+    /// Told when the last invocation in flight ends.
+    idle: Notify,
 }
 
 impl Hook {
@@ -237,7 +289,31 @@ impl Hook {
             reporter,
             verifier: Verifier::new(effects),
             own_function: None,
+            reported: Mutex::new(VecDeque::new()),
+            interrupt: watch::Sender::new(false),
+            in_flight: AtomicUsize::new(0),
+            idle: Notify::new(),
         }
+    }
+
+    /// Stops the checks in flight (they fail `interrupted`); their verdict is still
+    /// reported. Events that arrive later are handled as usual.
+    pub(crate) fn interrupt(&self) {
+        self.interrupt.send_replace(true);
+    }
+
+    /// Waits until no invocation is in flight, or `within` has passed.
+    pub(crate) async fn wait_idle(&self, within: Duration) {
+        let idle = async {
+            loop {
+                let notified = self.idle.notified();
+                if self.in_flight.load(Ordering::SeqCst) == 0 {
+                    return;
+                }
+                notified.await;
+            }
+        };
+        let _ = tokio::time::timeout(within, idle).await;
     }
 
     /// This hook's function name (`AWS_LAMBDA_FUNCTION_NAME`), to tell the phase from
@@ -259,8 +335,57 @@ impl Hook {
         raw_event: &Value,
         deadline: SystemTime,
     ) -> Result<Verdict, HookError> {
+        self.in_flight.fetch_add(1, Ordering::SeqCst);
+        let handled = self.handle_event(raw_event, deadline).await;
+        if self.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.idle.notify_waiters();
+        }
+        handled
+    }
+
+    /// The verdict this process already reported for `execution_id`, if any.
+    fn already_reported(&self, execution_id: &str) -> Option<(Status, String)> {
+        self.reported
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .find(|(id, _, _)| id == execution_id)
+            .map(|(_, status, reason)| (*status, reason.clone()))
+    }
+
+    fn remember(&self, execution_id: &str, verdict: &Verdict) {
+        let mut reported = self.reported.lock().unwrap_or_else(PoisonError::into_inner);
+        reported.push_back((
+            execution_id.to_owned(),
+            verdict.status,
+            verdict.reason.clone(),
+        ));
+        if reported.len() > REMEMBERED {
+            reported.pop_front();
+        }
+    }
+
+    async fn handle_event(
+        &self,
+        raw_event: &Value,
+        deadline: SystemTime,
+    ) -> Result<Verdict, HookError> {
         let event = HookEvent::parse(raw_event)
             .inspect_err(|e| tracing::error!(error = %e, "unusable event"))?;
+        let unknown = Deployment {
+            deployment_id: Some(event.deployment_id.clone()),
+            ..Deployment::default()
+        };
+        // Lambda may deliver an async event twice: the second gets the first's answer,
+        // without running the checks again or reporting twice.
+        if let Some((status, reason)) = self.already_reported(&event.execution_id) {
+            tracing::warn!(deployment_id = %event.deployment_id, "duplicate delivery of an event this process already reported; not running the checks again");
+            let mut verdict = Verdict::failed_early(unknown, reason);
+            verdict.status = status;
+            verdict.report =
+                Some("already reported by this process (duplicate delivery)".to_owned());
+            return Ok(verdict);
+        }
         let now = Instant::now();
         // Lambda deadlines are wall-clock instants; from here on the monotonic clock
         // (tokio's, so tests can pause it) measures everything.
@@ -285,43 +410,40 @@ impl Hook {
             .max(MIN_REPORT_RESERVE + RESPONSE_MARGIN);
         let check_deadline = now + remaining.saturating_sub(reserve);
         tracing::info!(deployment_id = %event.deployment_id, remaining_ms = remaining.as_millis() as u64, "lifecycle event received");
-        let unknown = Deployment {
-            deployment_id: Some(event.deployment_id.clone()),
-            ..Deployment::default()
+        let stop = Stop {
+            deadline: Some(check_deadline),
+            interrupted: Some(self.interrupt.subscribe()),
         };
         let mut verdict = match &self.config {
             Err(e) => Verdict::failed_early(unknown, e.to_string()),
             Ok(config) => {
-                let found = tokio::time::timeout_at(
-                    check_deadline,
-                    discover(
+                let found = tokio::select! {
+                    biased;
+                    d = discover(
                         &*self.source,
                         &event.deployment_id,
                         self.own_function.as_deref(),
                         &config.target,
-                    ),
-                )
-                .await;
-                let deployment = found.unwrap_or_else(|_| {
+                    ) => Ok(d),
+                    why = stop.reached() => Err(why),
+                };
+                let deployment = found.unwrap_or_else(|why| {
                     let mut d = unknown;
                     d.merge("config target", config.target.clone());
-                    d.notes
-                        .push("discovery did not finish before the deadline".to_owned());
+                    d.notes.push(format!("discovery did not finish: {why}"));
                     d
                 });
                 self.verifier
-                    .verify(
-                        config,
-                        deployment,
-                        Some(check_deadline),
-                        Arc::new(NoProgress),
-                    )
+                    .verify(config, deployment, &stop, Arc::new(NoProgress))
                     .await
             }
         };
         let outcome =
             report::report(&*self.reporter, &event, verdict.status, report_deadline).await;
         verdict.report = Some(outcome.describe());
+        if !matches!(outcome, ReportOutcome::GaveUp { .. }) {
+            self.remember(&event.execution_id, &verdict);
+        }
         verdict.log();
         match outcome {
             ReportOutcome::GaveUp { error, .. } => Err(HookError::NotReported {

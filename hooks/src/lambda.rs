@@ -61,6 +61,7 @@ pub(crate) async fn serve(
         .with_own_function(env.get("AWS_LAMBDA_FUNCTION_NAME").cloned())
         .with_env(env);
     let hook = Arc::new(hook);
+    tokio::spawn(stop_on_sigterm(hook.clone()));
     lambda_runtime::run(service_fn(move |ev: LambdaEvent<Value>| {
         let hook = hook.clone();
         async move {
@@ -69,4 +70,21 @@ pub(crate) async fn serve(
         }
     }))
     .await
+}
+
+/// On SIGTERM (the sandbox is shutting down): stop the checks in flight, let their
+/// verdict be reported, then exit. An idle process exits at once.
+async fn stop_on_sigterm(hook: Arc<crate::hook::Hook>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut term) = signal(SignalKind::terminate()) else {
+        tracing::warn!("cannot listen for SIGTERM");
+        return;
+    };
+    term.recv().await;
+    tracing::warn!("SIGTERM: stopping the checks in flight, reporting, then exiting");
+    hook.interrupt();
+    hook.wait_idle(std::time::Duration::from_secs(5)).await;
+    // Leave the runtime a moment to post the response of the last invocation.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    std::process::exit(0);
 }

@@ -47,7 +47,9 @@ mod event;
 mod expect;
 mod hook;
 mod lambda;
+mod redact;
 mod report;
+mod size;
 mod summary;
 mod template;
 

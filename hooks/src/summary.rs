@@ -2,9 +2,12 @@
 //! table for terminal runs.
 //!
 //! Measurement values are not logged whole: a response can carry tokens or be large.
-//! Failure reasons show an excerpt with `headers` redacted.
+//! A failure's reason shows the values its condition looked at; secret header values
+//! and `{{env.*}}`-filled values are `<redacted>`. The summary lines are written as JSON
+//! objects (measurements an array, not a string), so Logs Insights can query them.
 
 use crate::deployment::{Deployment, Phase};
+use crate::redact::{self, Redactor, REDACTED};
 use crate::report::Status;
 use serde::Serialize;
 use serde_json::Value;
@@ -14,24 +17,40 @@ use std::time::Duration;
 /// Longest measurement excerpt in a reason.
 const EXCERPT_CHARS: usize = 300;
 
+/// The largest measurement value kept whole in a record (serialized); a larger one is
+/// kept as an excerpt, so a check of 1 MiB answers holds kilobytes, not megabytes.
+const KEPT_VALUE_BYTES: usize = 16 * 1024;
+
 /// How one measurement turned out.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "result", rename_all = "lowercase")]
 pub(crate) enum MeasurementResult {
     /// Every condition held.
     Passed {
-        /// The measurement.
+        /// The measurement (an excerpt when it is large).
         value: Value,
     },
     /// A condition did not hold.
     Failed {
         /// The first condition that did not hold.
         condition: String,
-        /// The measurement.
+        /// The values the condition looked at (`status = 503, body.ok = null`).
+        looked_at: String,
+        /// The measurement (an excerpt when it is large).
         value: Value,
     },
     /// The measurement could not be taken.
     Error(String),
+}
+
+impl MeasurementResult {
+    fn as_str(&self) -> &'static str {
+        match self {
+            Self::Passed { .. } => "passed",
+            Self::Failed { .. } => "failed",
+            Self::Error(_) => "error",
+        }
+    }
 }
 
 /// One measurement of a check.
@@ -46,8 +65,38 @@ pub(crate) struct MeasurementRecord {
     pub(crate) result: MeasurementResult,
 }
 
+/// A value small enough to keep, or its excerpt.
+fn bounded(value: Value) -> Value {
+    match serde_json::to_vec(&value) {
+        Ok(bytes) if bytes.len() <= KEPT_VALUE_BYTES => value,
+        _ => Value::String(excerpt(&value)),
+    }
+}
+
 impl MeasurementRecord {
-    pub(crate) fn new(n: u32, elapsed: Duration, result: MeasurementResult) -> Self {
+    /// A record with large values cut to an excerpt and `redactor`'s secrets scrubbed
+    /// from what is shown.
+    pub(crate) fn new(
+        n: u32,
+        elapsed: Duration,
+        result: MeasurementResult,
+        redactor: &Redactor,
+    ) -> Self {
+        let result = match result {
+            MeasurementResult::Passed { value } => MeasurementResult::Passed {
+                value: bounded(value),
+            },
+            MeasurementResult::Failed {
+                condition,
+                looked_at,
+                value,
+            } => MeasurementResult::Failed {
+                condition,
+                looked_at: redactor.scrub(&looked_at),
+                value: bounded(value),
+            },
+            MeasurementResult::Error(e) => MeasurementResult::Error(redactor.scrub(&e)),
+        };
         Self {
             n,
             elapsed_ms: elapsed.as_millis() as u64,
@@ -59,24 +108,49 @@ impl MeasurementRecord {
     pub(crate) fn brief(&self) -> String {
         match &self.result {
             MeasurementResult::Passed { .. } => format!("measurement {}: passed", self.n),
-            MeasurementResult::Failed { condition, value } => {
-                format!(
-                    "measurement {}: expect `{condition}` not met by {}",
-                    self.n,
-                    excerpt(value)
-                )
-            }
+            MeasurementResult::Failed {
+                condition,
+                looked_at,
+                ..
+            } => format!(
+                "measurement {}: expect `{condition}` not met: {looked_at}",
+                self.n
+            ),
             MeasurementResult::Error(e) => format!("measurement {}: error: {e}", self.n),
         }
     }
+
+    /// What the log line says of it: a JSON object, so Logs Insights can query it.
+    fn logged(&self) -> Value {
+        let mut v = serde_json::json!({
+            "n": self.n,
+            "result": self.result.as_str(),
+            "elapsed_ms": self.elapsed_ms,
+        });
+        match &self.result {
+            MeasurementResult::Passed { .. } => {}
+            MeasurementResult::Failed {
+                condition,
+                looked_at,
+                ..
+            } => {
+                v["condition"] = condition.as_str().into();
+                v["looked_at"] = looked_at.as_str().into();
+            }
+            MeasurementResult::Error(e) => v["error"] = e.as_str().into(),
+        }
+        v
+    }
 }
 
-/// A measurement as a short string, with header values redacted.
+/// A measurement as a short string, with secret header values redacted.
 pub(crate) fn excerpt(value: &Value) -> String {
     let mut v = value.clone();
     if let Some(Value::Object(headers)) = v.get_mut("headers") {
-        for h in headers.values_mut() {
-            *h = Value::String("<redacted>".to_owned());
+        for (name, h) in headers.iter_mut() {
+            if redact::secret_name(name) {
+                *h = Value::String(REDACTED.to_owned());
+            }
         }
     }
     let text = v.to_string();
@@ -85,6 +159,85 @@ pub(crate) fn excerpt(value: &Value) -> String {
         format!("{cut}…")
     } else {
         text
+    }
+}
+
+/// How many measurements ended each way.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub(crate) struct Counts {
+    /// Passed.
+    pub(crate) passed: u32,
+    /// Failed.
+    pub(crate) failed: u32,
+    /// Could not be taken.
+    pub(crate) errors: u32,
+}
+
+impl Counts {
+    /// Counts one more.
+    pub(crate) fn add(&mut self, result: &MeasurementResult) {
+        match result {
+            MeasurementResult::Passed { .. } => self.passed += 1,
+            MeasurementResult::Failed { .. } => self.failed += 1,
+            MeasurementResult::Error(_) => self.errors += 1,
+        }
+    }
+
+    /// All of them.
+    pub(crate) fn taken(&self) -> u32 {
+        self.passed + self.failed + self.errors
+    }
+}
+
+/// The measurements a check keeps: the last [`Measurements::KEEP`] and, before them,
+/// up to as many failed or errored ones (like Argo's measurement retention), plus the
+/// counts of all. A check with `count: 10000` holds a few dozen records.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Measurements {
+    earlier_failures: Vec<MeasurementRecord>,
+    recent: std::collections::VecDeque<MeasurementRecord>,
+    counts: Counts,
+    dropped: u32,
+}
+
+impl Measurements {
+    /// How many of the latest, and of the earlier failures, are kept.
+    pub(crate) const KEEP: usize = 20;
+
+    /// Adds one, forgetting the oldest passed one when full.
+    pub(crate) fn push(&mut self, record: MeasurementRecord) {
+        self.counts.add(&record.result);
+        self.recent.push_back(record);
+        if self.recent.len() > Self::KEEP {
+            if let Some(old) = self.recent.pop_front() {
+                let failure = !matches!(old.result, MeasurementResult::Passed { .. });
+                if failure && self.earlier_failures.len() < Self::KEEP {
+                    self.earlier_failures.push(old);
+                } else {
+                    self.dropped += 1;
+                }
+            }
+        }
+    }
+
+    /// The kept records, oldest first.
+    pub(crate) fn records(&self) -> impl Iterator<Item = &MeasurementRecord> {
+        self.earlier_failures.iter().chain(self.recent.iter())
+    }
+
+    /// Counts of all taken, kept or not.
+    pub(crate) fn counts(&self) -> Counts {
+        self.counts
+    }
+
+    /// How many were taken but not kept.
+    pub(crate) fn dropped(&self) -> u32 {
+        self.dropped
+    }
+
+    /// The last one taken.
+    pub(crate) fn last(&self) -> Option<&MeasurementRecord> {
+        self.recent.back()
     }
 }
 
@@ -111,7 +264,7 @@ impl CheckStatus {
 }
 
 /// The result of one check.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) struct CheckOutcome {
     /// The check's name.
     pub(crate) name: String,
@@ -123,17 +276,12 @@ pub(crate) struct CheckOutcome {
     pub(crate) status: CheckStatus,
     /// Why it failed or was skipped.
     pub(crate) reason: Option<String>,
-    /// What it measured.
-    pub(crate) measurements: Vec<MeasurementRecord>,
+    /// What it measured (the kept records, and the counts of all).
+    pub(crate) measurements: Measurements,
     /// How long it ran.
-    #[serde(serialize_with = "ser_ms", rename = "elapsed_ms")]
     pub(crate) elapsed: Duration,
     /// It cannot fail the deployment.
     pub(crate) dry_run: bool,
-}
-
-fn ser_ms<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_u64(d.as_millis() as u64)
 }
 
 impl CheckOutcome {
@@ -151,7 +299,7 @@ impl CheckOutcome {
             phase,
             status,
             reason: Some(reason),
-            measurements: Vec::new(),
+            measurements: Measurements::default(),
             elapsed: Duration::ZERO,
             dry_run: false,
         }
@@ -162,20 +310,14 @@ impl CheckOutcome {
         self.status == CheckStatus::Failed && !self.dry_run
     }
 
-    /// Counts of (passed, failed, errored) measurements.
-    pub(crate) fn counts(&self) -> (usize, usize, usize) {
-        self.measurements
-            .iter()
-            .fold((0, 0, 0), |(p, f, e), m| match m.result {
-                MeasurementResult::Passed { .. } => (p + 1, f, e),
-                MeasurementResult::Failed { .. } => (p, f + 1, e),
-                MeasurementResult::Error(_) => (p, f, e + 1),
-            })
+    /// Counts of passed, failed and errored measurements.
+    pub(crate) fn counts(&self) -> Counts {
+        self.measurements.counts()
     }
 }
 
 /// The verdict of one hook run.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Verdict {
     /// What is (or would be) reported.
     pub(crate) status: Status,
@@ -221,7 +363,7 @@ impl Verdict {
             let _ = write!(reason, " ({soft} dry-run checks failed without blocking)");
         }
         if ran == 0 {
-            reason = "no checks for this phase".to_owned();
+            reason = no_checks_reason(&deployment);
         }
         let status = if dry_run && status == Status::Failed {
             reason = format!("dry run, would have failed: {reason}");
@@ -279,47 +421,46 @@ impl Verdict {
             .map(|p| p.to_string())
             .unwrap_or_else(|| "unknown".into());
         for c in &self.checks {
-            let (passed, failed, errors) = c.counts();
-            let measurements: Vec<String> = c
+            let counts = c.counts();
+            let measurements: Vec<Value> = c
                 .measurements
-                .iter()
-                .map(MeasurementRecord::brief)
+                .records()
+                .map(MeasurementRecord::logged)
                 .collect();
-            tracing::info!(
-                target: "traffic_hook::summary",
-                record = "check",
-                deployment_id,
-                check = %c.name,
-                kind = %c.kind,
-                status = c.status.as_str(),
-                reason = c.reason.as_deref().unwrap_or(""),
-                passed,
-                failed,
-                errors,
-                elapsed_ms = c.elapsed.as_millis() as u64,
-                dry_run = c.dry_run,
-                measurements = %serde_json::Value::from(measurements),
-                "check {}", c.status.as_str()
-            );
+            emit(serde_json::json!({
+                "message": format!("check {}", c.status.as_str()),
+                "record": "check",
+                "deployment_id": deployment_id,
+                "check": c.name,
+                "kind": c.kind,
+                "status": c.status.as_str(),
+                "reason": c.reason.as_deref().unwrap_or(""),
+                "passed": counts.passed,
+                "failed": counts.failed,
+                "errors": counts.errors,
+                "measurements_not_kept": c.measurements.dropped(),
+                "elapsed_ms": c.elapsed.as_millis() as u64,
+                "dry_run": c.dry_run,
+                "measurements": measurements,
+            }));
         }
         let f = &self.deployment.facts;
-        tracing::info!(
-            target: "traffic_hook::summary",
-            record = "verdict",
-            deployment_id,
-            status = self.status.as_str(),
-            reason = %self.reason,
-            phase,
-            function = f.function.as_deref().unwrap_or(""),
-            alias = f.alias.as_deref().unwrap_or(""),
-            current_version = f.current_version.as_deref().unwrap_or(""),
-            target_version = f.target_version.as_deref().unwrap_or(""),
-            sources = %self.deployment.sources.join(", "),
-            notes = %self.deployment.notes.join("; "),
-            dry_run = self.dry_run,
-            report = self.report.as_deref().unwrap_or("not reported"),
-            "verdict {}", self.status.as_str()
-        );
+        emit(serde_json::json!({
+            "message": format!("verdict {}", self.status.as_str()),
+            "record": "verdict",
+            "deployment_id": deployment_id,
+            "status": self.status.as_str(),
+            "reason": self.reason,
+            "phase": phase,
+            "function": f.function.as_deref().unwrap_or(""),
+            "alias": f.alias.as_deref().unwrap_or(""),
+            "current_version": f.current_version.as_deref().unwrap_or(""),
+            "target_version": f.target_version.as_deref().unwrap_or(""),
+            "sources": self.deployment.sources,
+            "notes": self.deployment.notes,
+            "dry_run": self.dry_run,
+            "report": self.report.as_deref().unwrap_or("not reported"),
+        }));
     }
 
     /// A table for a terminal.
@@ -328,7 +469,7 @@ impl Verdict {
             .checks
             .iter()
             .map(|c| {
-                let (p, f, e) = c.counts();
+                let n = c.counts();
                 let status = if c.dry_run && c.status == CheckStatus::Failed {
                     "FAILED (dry run)".to_owned()
                 } else {
@@ -338,7 +479,7 @@ impl Verdict {
                     c.name.clone(),
                     c.kind.clone(),
                     status,
-                    format!("{p}/{f}/{e}"),
+                    format!("{}/{}/{}", n.passed, n.failed, n.errors),
                     crate::duration::format(Duration::from_millis(c.elapsed.as_millis() as u64)),
                     c.reason.clone().unwrap_or_default(),
                 ]
@@ -364,20 +505,90 @@ impl Verdict {
         for note in &self.deployment.notes {
             let _ = writeln!(out, "note: {note}");
         }
-        let _ = writeln!(
-            out,
-            "verdict: {} ({})",
-            self.status.as_str().to_uppercase(),
-            self.reason
-        );
+        // A terminal run reports nothing: under a global dry run the line says what
+        // the checks found (and so does the exit code), and what a hook would report.
+        let blocked = self.checks.iter().any(CheckOutcome::blocks);
+        let line = if self.dry_run && blocked {
+            format!(
+                "verdict: FAILED ({}; as a hook under dry_run it would report SUCCEEDED)",
+                self.reason
+                    .trim_start_matches("dry run, would have failed: ")
+            )
+        } else {
+            format!(
+                "verdict: {} ({})",
+                self.status.as_str().to_uppercase(),
+                self.reason
+            )
+        };
+        let _ = writeln!(out, "{line}");
         out
     }
 }
 
-/// Told about each measurement as it is taken (terminal runs show progress).
+/// The reason when no check applies: it names the function and the phase, so a hook
+/// that checks nothing never passes silently.
+pub(crate) fn no_checks_reason(deployment: &Deployment) -> String {
+    format!(
+        "no checks for function {} in phase {}",
+        deployment.facts.function.as_deref().unwrap_or("(unknown)"),
+        deployment
+            .facts
+            .phase
+            .map(|p| p.to_string())
+            .unwrap_or_else(|| "(unknown)".to_owned())
+    )
+}
+
+/// Writes one summary record as a JSON line on standard output (CloudWatch Logs in
+/// Lambda), with the same `timestamp`, `level` and `target` as the other log lines.
+pub(crate) fn emit(mut record: Value) {
+    if let Value::Object(map) = &mut record {
+        map.insert(
+            "timestamp".into(),
+            rfc3339(std::time::SystemTime::now()).into(),
+        );
+        map.insert("level".into(), "INFO".into());
+        map.insert("target".into(), "traffic_hook::summary".into());
+    }
+    println!("{record}");
+}
+
+/// `2026-11-26T10:07:13.123456Z`.
+pub(crate) fn rfc3339(t: std::time::SystemTime) -> String {
+    let d = t.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let secs = d.as_secs();
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Howard Hinnant's civil_from_days.
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:06}Z",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60,
+        d.subsec_micros()
+    )
+}
+
+/// Told about each measurement as it is taken, and about waits and long measurements
+/// (terminal runs show progress).
 pub(crate) trait Progress: Send + Sync {
     /// A measurement of `check` was taken.
     fn measured(&self, check: &str, record: &MeasurementRecord);
+
+    /// `check` waits `how_long` before `what`.
+    fn waiting(&self, _check: &str, _what: &str, _how_long: Duration) {}
+
+    /// A long measurement of `check` says how it is going.
+    fn update(&self, _check: &str, _line: &str) {}
 }
 
 /// Shows nothing; measurements are still logged at debug level.
@@ -408,6 +619,19 @@ impl Progress for StderrProgress {
             record.brief()
         );
     }
+
+    fn waiting(&self, check: &str, what: &str, how_long: Duration) {
+        if !how_long.is_zero() {
+            eprintln!(
+                "...  {check}: waiting {} before {what}",
+                crate::duration::format(how_long)
+            );
+        }
+    }
+
+    fn update(&self, check: &str, line: &str) {
+        eprintln!("...  {check}: {line}");
+    }
 }
 
 #[cfg(test)]
@@ -416,14 +640,62 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn excerpts_redact_header_values_and_truncate() {
-        let e = excerpt(
-            &json!({"status": 500, "headers": {"set-cookie": "secret-token"}, "body": "oops"}),
-        );
+    fn excerpts_redact_secret_headers_show_the_rest_and_truncate() {
+        let e = excerpt(&json!({"status": 500, "headers": {
+            "set-cookie": "secret-token", "content-type": "text/plain", "location": "/x"},
+            "body": "oops"}));
         assert!(!e.contains("secret-token"), "{e}");
-        assert!(e.contains("<redacted>"), "{e}");
+        assert!(
+            e.contains("<redacted>") && e.contains("text/plain") && e.contains("/x"),
+            "{e}"
+        );
         let long = excerpt(&json!({"body": "x".repeat(1000)}));
         assert_eq!(long.chars().count(), EXCERPT_CHARS + 1);
+    }
+
+    fn record(n: u32, passed: bool) -> MeasurementRecord {
+        let result = if passed {
+            MeasurementResult::Passed { value: json!(n) }
+        } else {
+            MeasurementResult::Error(format!("e{n}"))
+        };
+        MeasurementRecord::new(n, Duration::ZERO, result, &Redactor::default())
+    }
+
+    #[test]
+    fn ten_thousand_measurements_keep_a_bounded_few_and_count_all() {
+        let mut m = Measurements::default();
+        for n in 1..=10_000 {
+            m.push(record(n, n % 100 != 0));
+        }
+        let kept: Vec<u32> = m.records().map(|r| r.n).collect();
+        assert_eq!(kept.len(), 2 * Measurements::KEEP);
+        assert_eq!(kept[0], 100, "the earliest failures are kept");
+        assert_eq!(kept.last(), Some(&10_000), "and the latest measurements");
+        assert_eq!(m.counts().errors, 100);
+        assert_eq!(m.counts().taken(), 10_000);
+        assert_eq!(m.dropped(), 10_000 - 40);
+    }
+
+    #[test]
+    fn large_values_are_kept_as_an_excerpt() {
+        let big = json!({"body": "x".repeat(100_000)});
+        let r = MeasurementRecord::new(
+            1,
+            Duration::ZERO,
+            MeasurementResult::Passed { value: big },
+            &Redactor::default(),
+        );
+        let MeasurementResult::Passed { value } = r.result else {
+            panic!()
+        };
+        assert!(value.as_str().is_some_and(|s| s.len() < 1000));
+    }
+
+    #[test]
+    fn timestamps_are_rfc3339() {
+        let t = std::time::UNIX_EPOCH + Duration::from_micros(1_795_000_000_123_456);
+        assert_eq!(rfc3339(t), "2026-11-18T11:06:40.123456Z");
     }
 
     fn outcome(name: &str, status: CheckStatus, dry_run: bool) -> CheckOutcome {

@@ -137,6 +137,42 @@ impl Vars {
     }
 }
 
+/// The values `{{env.NAME}}` fills in anywhere in `value` (keys included): secrets,
+/// for all the summary knows, so they are scrubbed from what is shown.
+pub(crate) fn env_values(value: &Value, vars: &Vars) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut texts = Vec::new();
+    collect_strings(value, &mut texts);
+    for text in texts {
+        let mut rest = text;
+        while let Some(start) = rest.find("{{") {
+            let after = &rest[start + 2..];
+            let Some(end) = after.find("}}") else { break };
+            if let Some(name) = after[..end].trim().strip_prefix("env.") {
+                if let Some(v) = vars.env.get(name) {
+                    out.push(v.clone());
+                }
+            }
+            rest = &after[end + 2..];
+        }
+    }
+    out
+}
+
+fn collect_strings<'a>(value: &'a Value, out: &mut Vec<&'a str>) {
+    match value {
+        Value::String(s) => out.push(s),
+        Value::Array(items) => items.iter().for_each(|v| collect_strings(v, out)),
+        Value::Object(map) => {
+            for (k, v) in map {
+                out.push(k);
+                collect_strings(v, out);
+            }
+        }
+        _ => {}
+    }
+}
+
 /// Replaces every `{{ name }}` in `text`.
 pub(crate) fn render(text: &str, vars: &Vars) -> Result<String, String> {
     let mut out = String::with_capacity(text.len());

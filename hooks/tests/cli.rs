@@ -220,7 +220,12 @@ async fn run_exits_1_on_failures_even_under_a_global_dry_run() {
     .unwrap();
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
-    assert!(stdout.contains("dry run, would have failed"), "{stdout}");
+    // The verdict line, the reason and the exit code say the same thing.
+    assert!(
+        stdout.contains("verdict: FAILED (1 of 1 checks failed: down:")
+            && stdout.contains("as a hook under dry_run it would report SUCCEEDED"),
+        "{stdout}"
+    );
 }
 
 /// `validate`'s whole output for a file of mistakes, compared with the snapshot in

@@ -150,9 +150,8 @@ async fn reports_failed_before_the_deadline_when_a_check_hangs() {
     world.http.route(
         "/hang",
         Route {
-            status: 200,
-            body: json!({}),
             delay_ms: 60_000,
+            ..Route::new(200, json!({}))
         },
     );
     let config = "report_reserve: 1s\nchecks: [ { name: hangs, http: { url: '{{env.HTTP}}/hang' }, timeout: 2m } ]";
@@ -284,9 +283,8 @@ async fn three_slow_checks_run_concurrently() {
     world.http.route(
         "/slow",
         Route {
-            status: 200,
-            body: json!({}),
             delay_ms: 1500,
+            ..Route::new(200, json!({}))
         },
     );
     let config = r#"

@@ -4,7 +4,7 @@
 //! Lambda `Invoke` speaks restJson1: `POST /2015-03-31/functions/<name>/invocations`.
 //! `GET /_testkit/calls` returns what was called, for scripts outside Rust.
 
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -114,6 +114,9 @@ pub struct VersionBehaviour {
     /// Fields of `GetFunctionConfiguration` (`Timeout`, `Architectures`, ...) over the defaults.
     #[serde(default)]
     pub configuration: Value,
+    /// Instead of `payload`: a JSON string of about this many bytes.
+    #[serde(default)]
+    pub payload_bytes: Option<usize>,
 }
 
 /// A function with versions and aliases.
@@ -127,18 +130,24 @@ pub struct FakeFunction {
     pub aliases: BTreeMap<String, String>,
 }
 
-/// A fault to inject into the next matching CodeDeploy calls.
+/// A fault to inject into the next matching calls (a CodeDeploy operation, or `Invoke`).
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum Fault {
-    /// 400 `ThrottlingException`.
+    /// 400 `ThrottlingException` (for `Invoke`: 429 `TooManyRequestsException`).
     Throttle,
-    /// 500 `InternalFailure`.
+    /// 500 `InternalFailure` (for `Invoke`: 500 `ServiceException`).
     ServerError,
     /// 400 `LifecycleEventAlreadyCompletedException`.
     AlreadyCompleted,
     /// 400 `DeploymentDoesNotExistException`.
     UnknownDeployment,
+    /// 400 `InvalidLifecycleEventHookExecutionIdException`.
+    InvalidExecutionId,
+    /// A 200 whose body breaks off: the connection is reset mid-answer.
+    Reset,
+    /// No answer at all, ever.
+    Stall,
 }
 
 /// One recorded CodeDeploy call.
@@ -247,7 +256,8 @@ impl FakeAws {
         self
     }
 
-    /// Makes the next `n` calls of `operation` (any operation when `None`) fail with `fault`.
+    /// Makes the next `n` calls of `operation` (a CodeDeploy operation or `Invoke`; any
+    /// CodeDeploy operation when `None`) fail with `fault`.
     pub fn fail_next(&self, operation: Option<&str>, fault: Fault, n: usize) -> &Self {
         let mut inner = self.lock();
         for _ in 0..n {
@@ -349,7 +359,40 @@ fn fault_response(f: Fault) -> Response {
             "DeploymentDoesNotExistException",
             "no such deployment",
         ),
+        Fault::InvalidExecutionId => aws_error(
+            StatusCode::BAD_REQUEST,
+            "InvalidLifecycleEventHookExecutionIdException",
+            "the lifecycle event hook execution id is not valid",
+        ),
+        Fault::Reset => {
+            let broken = futures_util::stream::iter([
+                Ok(Bytes::from_static(b"{\"lifecycleEv")),
+                Err(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionReset,
+                    "injected reset",
+                )),
+            ]);
+            (StatusCode::OK, Body::from_stream(broken)).into_response()
+        }
+        // Answered before it is reached: see `take_fault`.
+        Fault::Stall => StatusCode::SERVICE_UNAVAILABLE.into_response(),
     }
+}
+
+/// Takes the first queued fault for `operation`; a stall never returns.
+async fn take_fault(fake: &FakeAws, operation: &str) -> Option<Fault> {
+    let fault = {
+        let mut inner = fake.lock();
+        let at = inner.faults.iter().position(|(op, _)| match op {
+            None => operation != "Invoke",
+            Some(o) => o == operation,
+        });
+        at.and_then(|i| inner.faults.remove(i)).map(|(_, f)| f)
+    };
+    if fault == Some(Fault::Stall) {
+        std::future::pending::<()>().await;
+    }
+    fault
 }
 
 async fn codedeploy(State(fake): State<FakeAws>, headers: HeaderMap, body: Bytes) -> Response {
@@ -362,13 +405,10 @@ async fn codedeploy(State(fake): State<FakeAws>, headers: HeaderMap, body: Bytes
         .unwrap_or(target)
         .to_owned();
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let fault = take_fault(&fake, &operation).await;
     let mut inner = fake.lock();
-    let fault_at = inner
-        .faults
-        .iter()
-        .position(|(op, _)| op.as_deref().is_none_or(|o| o == operation));
-    let response = match fault_at.and_then(|i| inner.faults.remove(i)) {
-        Some((_, fault)) => fault_response(fault),
+    let response = match fault {
+        Some(fault) => fault_response(fault),
         None => answer(&mut inner, &operation, &body),
     };
     inner.calls.push(Call {
@@ -499,6 +539,24 @@ async fn invoke(
     body: Bytes,
 ) -> Response {
     let payload: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    match take_fault(&fake, "Invoke").await {
+        Some(Fault::Throttle) => {
+            return lambda_error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "TooManyRequestsException",
+                "Rate exceeded",
+            )
+        }
+        Some(Fault::ServerError) => {
+            return lambda_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "ServiceException",
+                "injected 500",
+            )
+        }
+        Some(other) => return fault_response(other),
+        None => {}
+    }
     // Accept names, partial and full ARNs, with or without a qualifier suffix.
     let bare = match name.split(':').collect::<Vec<_>>().as_slice() {
         ["arn", _, "lambda", _, _, "function", n, ..] => (*n).to_owned(),
@@ -534,10 +592,10 @@ async fn invoke(
     };
     tokio::time::sleep(Duration::from_millis(b.delay_ms)).await;
     let version = version.unwrap_or_default();
-    let answer = if b.payload.is_null() {
-        json!({ "version": version, "input": payload })
-    } else {
-        b.payload
+    let answer = match b.payload_bytes {
+        Some(n) => Value::String("x".repeat(n.saturating_sub(2))),
+        None if b.payload.is_null() => json!({ "version": version, "input": payload }),
+        None => b.payload,
     };
     let mut resp = (StatusCode::OK, axum::Json(answer)).into_response();
     if let Ok(v) = HeaderValue::from_str(&version) {
@@ -587,15 +645,18 @@ async fn configuration(
 
 /// Lambda's 404 for an unknown function or qualifier.
 fn function_not_found(message: String) -> Response {
+    lambda_error(StatusCode::NOT_FOUND, "ResourceNotFoundException", &message)
+}
+
+/// A Lambda (restJson1) error: the code in `x-amzn-errortype`, the message in the body.
+fn lambda_error(status: StatusCode, code: &'static str, message: &str) -> Response {
     let mut resp = (
-        StatusCode::NOT_FOUND,
+        status,
         axum::Json(json!({ "Type": "User", "message": message })),
     )
         .into_response();
-    resp.headers_mut().insert(
-        "x-amzn-errortype",
-        HeaderValue::from_static("ResourceNotFoundException"),
-    );
+    resp.headers_mut()
+        .insert("x-amzn-errortype", HeaderValue::from_static(code));
     resp
 }
 

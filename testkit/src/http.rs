@@ -1,17 +1,20 @@
 //! Fake HTTP endpoints for `http` checks: each path answers with a scripted status,
-//! body and delay, and counts its hits.
+//! headers, body and delay, and counts its hits. Bodies can misbehave on purpose:
+//! huge (streamed, never held in memory), dripped a byte at a time, or raw bytes.
 
+use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use futures_util::stream::{self, StreamExt};
 use serde::Deserialize;
 use serde_json::Value;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 /// What a path answers.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
 #[serde(deny_unknown_fields)]
 pub struct Route {
     /// Status code.
@@ -23,6 +26,18 @@ pub struct Route {
     /// Wait this long before answering.
     #[serde(default)]
     pub delay_ms: u64,
+    /// Response headers besides the content type.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// Instead of `body`: this many bytes of `x`, streamed in 64 KiB chunks.
+    #[serde(default)]
+    pub body_bytes: Option<u64>,
+    /// Instead of `body`: exactly these bytes (not UTF-8, say).
+    #[serde(default)]
+    pub raw_body: Option<Vec<u8>>,
+    /// Send the body one byte every this many milliseconds.
+    #[serde(default)]
+    pub drip_ms: u64,
 }
 
 fn ok() -> u16 {
@@ -35,7 +50,16 @@ impl Route {
         Self {
             status,
             body,
-            delay_ms: 0,
+            ..Self::default()
+        }
+    }
+
+    /// The body as bytes, and its content type.
+    fn bytes(&self) -> (Vec<u8>, &'static str) {
+        match (&self.raw_body, &self.body) {
+            (Some(raw), _) => (raw.clone(), "application/octet-stream"),
+            (None, Value::String(s)) => (s.clone().into_bytes(), "text/plain; charset=utf-8"),
+            (None, other) => (other.to_string().into_bytes(), "application/json"),
         }
     }
 }
@@ -116,8 +140,40 @@ async fn answer(State(fake): State<FakeHttp>, req: Request) -> Response {
     };
     tokio::time::sleep(Duration::from_millis(route.delay_ms)).await;
     let status = StatusCode::from_u16(route.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    match route.body {
-        Value::String(s) => (status, s).into_response(),
-        other => (status, axum::Json(other)).into_response(),
+    let (content_type, body) = if let Some(n) = route.body_bytes {
+        // Streamed: a 50 MB body costs the fake 64 KiB.
+        let chunk = Bytes::from(vec![b'x'; 64 * 1024]);
+        let chunks = (0..n.div_ceil(chunk.len() as u64)).map(move |i| {
+            let left = n - i * chunk.len() as u64;
+            Ok::<_, std::io::Error>(chunk.slice(..chunk.len().min(left as usize)))
+        });
+        (
+            "application/octet-stream",
+            Body::from_stream(stream::iter(chunks)),
+        )
+    } else {
+        let (bytes, content_type) = route.bytes();
+        if route.drip_ms > 0 {
+            let every = Duration::from_millis(route.drip_ms);
+            let drip = stream::iter(bytes).then(move |b| async move {
+                tokio::time::sleep(every).await;
+                Ok::<_, std::io::Error>(Bytes::from(vec![b]))
+            });
+            (content_type, Body::from_stream(drip))
+        } else {
+            (content_type, Body::from(bytes))
+        }
+    };
+    let mut resp = (status, body).into_response();
+    let h = resp.headers_mut();
+    h.insert("content-type", HeaderValue::from_static(content_type));
+    for (k, v) in &route.headers {
+        if let (Ok(k), Ok(v)) = (
+            HeaderName::from_bytes(k.as_bytes()),
+            HeaderValue::from_str(v),
+        ) {
+            h.insert(k, v);
+        }
     }
+    resp
 }

@@ -42,7 +42,7 @@ pub enum HostError {
 
 struct Pending {
     id: String,
-    event: Value,
+    event: Bytes,
     deadline_ms: u64,
 }
 
@@ -125,6 +125,16 @@ impl RuntimeHost {
     /// Sends `event` with a deadline `budget` from now and waits for the answer, up to
     /// `budget` plus one second of grace.
     pub async fn invoke(&mut self, event: Value, budget: Duration) -> Result<Outcome, HostError> {
+        self.invoke_raw(event.to_string().into_bytes(), budget)
+            .await
+    }
+
+    /// Like [`RuntimeHost::invoke`], with an event of any bytes (not JSON, say).
+    pub async fn invoke_raw(
+        &mut self,
+        event: Vec<u8>,
+        budget: Duration,
+    ) -> Result<Outcome, HostError> {
         if self.child.try_wait()?.is_some() {
             return Err(HostError::Gone);
         }
@@ -143,7 +153,7 @@ impl RuntimeHost {
         self.queue
             .send(Pending {
                 id,
-                event,
+                event: Bytes::from(event),
                 deadline_ms,
             })
             .await
@@ -154,6 +164,35 @@ impl RuntimeHost {
             Ok(Err(_)) => Err(HostError::Gone),
             Err(_) => Err(HostError::Timeout(wait)),
         }
+    }
+
+    /// The child's process id, to signal it.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
+    /// The child's peak resident memory so far (`VmHWM`), in bytes; `None` once it
+    /// has exited or where `/proc` does not tell.
+    pub fn peak_rss(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()?)).ok()?;
+        let kb: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))?
+            .trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse()
+            .ok()?;
+        Some(kb * 1024)
+    }
+
+    /// Waits up to `within` for the child to exit; its exit code, if it did.
+    pub async fn exited(&mut self, within: Duration) -> Option<i32> {
+        tokio::time::timeout(within, self.child.wait())
+            .await
+            .ok()?
+            .ok()
+            .map(|s| s.code().unwrap_or(-1))
     }
 
     /// Every line the child printed so far (stdout and stderr).
@@ -195,8 +234,9 @@ async fn next(State(state): State<Arc<HostState>>) -> Response {
     let Some(p) = pending else {
         return StatusCode::GONE.into_response();
     };
-    let mut resp = axum::Json(p.event).into_response();
+    let mut resp = p.event.into_response();
     let h = resp.headers_mut();
+    h.insert("content-type", HeaderValue::from_static("application/json"));
     let mut set = |name: &'static str, value: String| {
         if let Ok(v) = HeaderValue::from_str(&value) {
             h.insert(name, v);

@@ -4,13 +4,16 @@
 //! Measurement: `{differences, difference_count, payloads, latency_ms}` where each difference is
 //! `{payload, pointer, current, target}` (at most [`MAX_DIFFERENCES`], in document
 //! order) and `difference_count` counts them all. Function errors are compared too, at the
-//! pointer `(function_error)`. Default expect: `` difference_count == `0` ``.
+//! pointer `(function_error)`. Default expect: `` length(differences) == `0` `` (so a
+//! failure shows the differences).
 
-use super::invoke::{resolve_function, InvokeOutput, Qualifier};
+use super::http::max_body;
+use super::invoke::{bounded_payload, resolve_function, InvokeOutput, Qualifier};
 use super::kind::{BuildContext, BuildError, Kind, Section};
 use super::{millis, Check, CheckContext, LambdaInvoker, MeasureError};
 use crate::diag::Errors;
 use crate::error::EffectError;
+use crate::size::ByteSize;
 use async_trait::async_trait;
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -27,13 +30,15 @@ pub(crate) struct Compare {
     ignore: Vec<String>,
     /// The function; default: the deployed one.
     function: Option<String>,
+    /// The largest answer read.
+    max_body: ByteSize,
 }
 
 impl Kind for Compare {
     const NAME: &'static str = "compare";
 
     fn parse(section: &Section<'_>, errors: &mut Errors) -> Option<Self> {
-        let mut f = section.fields(&["payloads", "ignore", "function"], errors);
+        let mut f = section.fields(&["payloads", "ignore", "function", "max_body"], errors);
         let payloads = f.required::<Vec<Value>>("payloads");
         if payloads.as_ref().is_some_and(Vec::is_empty) {
             f.error("payloads", "needs at least one payload");
@@ -50,15 +55,17 @@ impl Kind for Compare {
             }
         }
         let function = f.optional::<String>("function");
+        let max_body = max_body(&mut f);
         f.ok().then_some(Self {
             payloads: payloads?,
             ignore,
             function,
+            max_body,
         })
     }
 
     fn default_expect(&self) -> Option<&'static str> {
-        Some("difference_count == `0`")
+        Some("length(differences) == `0`")
     }
 
     fn build(self, cx: &BuildContext<'_>) -> Result<Arc<dyn Check>, BuildError> {
@@ -69,6 +76,7 @@ impl Kind for Compare {
             current: Qualifier::Current.resolve(cx.deployment)?,
             ignore: self.ignore.iter().map(|p| parse_pointer(p)).collect(),
             payloads: self.payloads,
+            max_body: self.max_body.bytes(),
         }))
     }
 }
@@ -81,6 +89,7 @@ struct CompareCheck {
     current: String,
     ignore: Vec<Vec<String>>,
     payloads: Vec<Value>,
+    max_body: usize,
 }
 
 #[async_trait]
@@ -95,11 +104,16 @@ impl Check for CompareCheck {
                     .invoke(&self.function, &self.current, bytes.clone()),
                 self.invoker.invoke(&self.function, &self.target, bytes),
             );
-            let invoked = |q: &str, r: Result<InvokeOutput, EffectError>| {
-                r.map_err(|e| {
+            let checked = |r: Result<InvokeOutput, EffectError>| {
+                let out = r.map_err(|e| e.message)?;
+                bounded_payload(&out, self.max_body)?;
+                Ok(out)
+            };
+            let invoked = |q: &str, r| {
+                checked(r).map_err(|e: String| {
                     MeasureError::new(format!(
-                        "payloads[{i}]: invoking {}:{q}: {}",
-                        self.function, e.message
+                        "payloads[{i}]: invoking {}:{q}: {e}",
+                        self.function
                     ))
                 })
             };
@@ -155,12 +169,29 @@ fn escape(segment: &str) -> String {
     segment.replace('~', "~0").replace('/', "~1")
 }
 
-/// Removes what `pointer` names; `*` matches every key or index at its level.
+/// The JSON object or array a string holds, if it holds one (an API Gateway proxy
+/// answer carries its `body` as a string).
+fn json_in(text: &str) -> Option<Value> {
+    let t = text.trim_start();
+    if !(t.starts_with('{') || t.starts_with('[')) {
+        return None;
+    }
+    serde_json::from_str(text).ok()
+}
+
+/// Removes what `pointer` names; `*` matches every key or index at its level. A
+/// pointer goes on into JSON held in a string (`/body/items`), which is then kept
+/// parsed so both sides compare alike.
 fn remove(value: &mut Value, pointer: &[String]) {
     let Some((first, rest)) = pointer.split_first() else {
         return;
     };
     let last = rest.is_empty();
+    if let Value::String(text) = value {
+        if let Some(parsed) = json_in(text) {
+            *value = parsed;
+        }
+    }
     match value {
         Value::Object(map) if first == "*" => {
             if last {
@@ -217,6 +248,18 @@ fn diff(a: &Value, b: &Value, at: &mut String, found: &mut dyn FnMut(String, Val
                 diff_child(&i.to_string(), x.get(i), y.get(i), at, found);
             }
         }
+        (Value::String(x), Value::String(y)) if x != y => match (json_in(x), json_in(y)) {
+            (Some(p), Some(q)) => diff(&p, &q, at, found),
+            _ => found(
+                if at.is_empty() {
+                    "/".to_owned()
+                } else {
+                    at.clone()
+                },
+                a.clone(),
+                b.clone(),
+            ),
+        },
         _ if a != b => found(
             if at.is_empty() {
                 "/".to_owned()
@@ -292,6 +335,17 @@ mod tests {
         let a = json!({"requestId": "1", "items": [{"id": "x", "v": 1}], "a/b": 1});
         let b = json!({"requestId": "2", "items": [{"id": "y", "v": 1}], "a/b": 2});
         assert!(differences(a, b, &["/requestId", "/items/*/id", "/a~1b"]).is_empty());
+    }
+
+    #[test]
+    fn pointers_go_on_into_json_held_in_a_string() {
+        let a = json!({"statusCode": 200, "body": "{\"items\": [1], \"n\": 1}"});
+        let b = json!({"statusCode": 200, "body": "{\"items\": [2], \"n\": 2}"});
+        assert_eq!(
+            differences(a.clone(), b.clone(), &["/body/items"]),
+            vec![("/body/n".into(), json!(1), json!(2))]
+        );
+        assert_eq!(differences(a, b, &[]).len(), 2);
     }
 
     #[test]

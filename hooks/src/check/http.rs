@@ -7,6 +7,7 @@ use super::kind::{BuildContext, BuildError, Kind, Section};
 use super::{millis, Check, CheckContext, MeasureError};
 use crate::diag::{Errors, Fields};
 use crate::error::EffectError;
+use crate::size::{human, ByteSize};
 use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
@@ -30,7 +31,17 @@ pub(crate) struct HttpRequest {
     pub(crate) timeout: Duration,
     /// Sign with AWS Signature Version 4 (IAM-authorised function URLs, API Gateway).
     pub(crate) sigv4: Option<SigV4>,
+    /// The most body to read; a larger one is an error, and reading stops there.
+    pub(crate) max_body: usize,
+    /// Keep the body (`http`), or read and drop it (`load`).
+    pub(crate) keep_body: bool,
 }
+
+/// The `max_body` when a check sets none.
+pub(crate) const DEFAULT_MAX_BODY: ByteSize = ByteSize::mib(1);
+
+/// The most `max_body` may be: Lambda's own response limit.
+pub(crate) const MAX_MAX_BODY: ByteSize = ByteSize::mib(6);
 
 /// An HTTP method: a token in capitals (`GET`, `POST`, `PURGE`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -140,7 +151,7 @@ impl HttpSender for ReqwestSender {
                 retryable,
             }
         };
-        let resp = builder.send().await.map_err(failed)?;
+        let mut resp = builder.send().await.map_err(failed)?;
         let status = resp.status().as_u16();
         let headers = resp
             .headers()
@@ -152,7 +163,30 @@ impl HttpSender for ReqwestSender {
                 )
             })
             .collect();
-        let body = resp.bytes().await.map_err(failed)?.to_vec();
+        let too_large = |seen: String| {
+            EffectError::new(
+                "HTTP",
+                format!(
+                    "the body is larger than max_body {} ({seen}); reading stopped there",
+                    human(req.max_body as u64)
+                ),
+            )
+        };
+        if let Some(len) = resp.content_length().filter(|l| *l > req.max_body as u64) {
+            return Err(too_large(format!("content-length {}", human(len))));
+        }
+        // Streamed with a cap: a 50 MB answer must not take a 128 MB hook down.
+        let mut body = Vec::new();
+        let mut seen = 0usize;
+        while let Some(chunk) = resp.chunk().await.map_err(failed)? {
+            seen += chunk.len();
+            if seen > req.max_body {
+                return Err(too_large(format!("more than {} read", human(seen as u64))));
+            }
+            if req.keep_body {
+                body.extend_from_slice(&chunk);
+            }
+        }
         Ok(HttpReply {
             status,
             headers,
@@ -214,7 +248,7 @@ impl Check for HttpCheck {
 }
 
 /// The fields of an `http:` section (shared with `load.http`).
-pub(crate) const FIELDS: [&str; 5] = ["url", "method", "headers", "body", "sigv4"];
+pub(crate) const FIELDS: [&str; 6] = ["url", "method", "headers", "body", "sigv4", "max_body"];
 
 /// Checks a URL, with hints for the usual slips.
 fn check_url(url: &str) -> Result<(), String> {
@@ -278,6 +312,7 @@ pub(crate) fn parse_request(mut f: Fields<'_>, raw: &Value) -> Option<HttpReques
         }
     };
     let sigv4 = f.optional::<SigV4>("sigv4");
+    let max_body = max_body(&mut f);
     if !f.ok() {
         return None;
     }
@@ -288,7 +323,23 @@ pub(crate) fn parse_request(mut f: Fields<'_>, raw: &Value) -> Option<HttpReques
         body,
         timeout: Duration::ZERO,
         sigv4,
+        max_body: max_body.bytes(),
+        keep_body: true,
     })
+}
+
+/// A section's `max_body`: default 1 MiB, at most 6 MiB.
+pub(crate) fn max_body(f: &mut Fields<'_>) -> ByteSize {
+    let size = f
+        .optional::<ByteSize>("max_body")
+        .unwrap_or(DEFAULT_MAX_BODY);
+    if size > MAX_MAX_BODY {
+        f.error(
+            "max_body",
+            format!("must be at most {MAX_MAX_BODY} (Lambda's response limit)"),
+        );
+    }
+    size
 }
 
 /// The `http` kind: its section, read into the request it sends.

@@ -4,11 +4,13 @@
 //! the parsed JSON answer (a string when it is not JSON). Default expect:
 //! `function_error == null`.
 
+use super::http::max_body;
 use super::kind::{BuildContext, BuildError, Kind, Section};
 use super::{millis, Check, CheckContext, MeasureError};
 use crate::deployment::Deployment;
 use crate::diag::{Errors, Text};
 use crate::error::EffectError;
+use crate::size::{human, ByteSize};
 use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -101,20 +103,23 @@ pub(crate) struct Invoke {
     function: Option<String>,
     qualifier: Qualifier,
     payload: Value,
+    max_body: ByteSize,
 }
 
 impl Kind for Invoke {
     const NAME: &'static str = "invoke";
 
     fn parse(section: &Section<'_>, errors: &mut Errors) -> Option<Self> {
-        let mut f = section.fields(&["function", "qualifier", "payload"], errors);
+        let mut f = section.fields(&["function", "qualifier", "payload", "max_body"], errors);
         let function = f.optional::<String>("function");
         let qualifier = f.optional::<Qualifier>("qualifier").unwrap_or_default();
         let payload = f.raw("payload").cloned().unwrap_or_else(|| json!({}));
+        let max_body = max_body(&mut f);
         f.ok().then_some(Self {
             function,
             qualifier,
             payload,
+            max_body,
         })
     }
 
@@ -128,6 +133,7 @@ impl Kind for Invoke {
             function: resolve_function(self.function, cx.deployment)?,
             qualifier: self.qualifier.resolve(cx.deployment)?,
             payload: self.payload.to_string().into_bytes(),
+            max_body: self.max_body.bytes(),
         }))
     }
 }
@@ -138,6 +144,20 @@ struct InvokeCheck {
     function: String,
     qualifier: String,
     payload: Vec<u8>,
+    max_body: usize,
+}
+
+/// Refuses a payload larger than `max_body`, saying both sizes.
+pub(crate) fn bounded_payload(out: &InvokeOutput, max_body: usize) -> Result<(), String> {
+    if out.payload.len() > max_body {
+        Err(format!(
+            "the payload is {}, larger than max_body {}",
+            human(out.payload.len() as u64),
+            human(max_body as u64)
+        ))
+    } else {
+        Ok(())
+    }
 }
 
 /// Turns what Lambda returned into the measurement document.
@@ -166,6 +186,12 @@ impl Check for InvokeCheck {
                     self.function, self.qualifier, e.message
                 ))
             })?;
+        bounded_payload(&out, self.max_body).map_err(|e| {
+            MeasureError::new(format!(
+                "invoking {}:{}: {e}",
+                self.function, self.qualifier
+            ))
+        })?;
         Ok(measurement(out, started.elapsed()))
     }
 }

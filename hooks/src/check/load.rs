@@ -86,6 +86,8 @@ impl Kind for Load {
             sender: cx.effects.http.clone(),
             request: Arc::new(HttpRequest {
                 timeout: cx.timing.timeout,
+                // Bodies are drained, never kept: memory stays flat at any rate.
+                keep_body: false,
                 ..self.request
             }),
             rate: self.rate,

@@ -102,6 +102,9 @@ impl Stat {
     }
 }
 
+/// The most periods a window may hold (a day of minutes).
+const MAX_PERIODS: u64 = 1440;
+
 /// A metric query.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct MetricQuery {
@@ -167,6 +170,13 @@ impl Kind for Metric {
         }
         if both_read && window < period {
             f.error("window", "must be at least one period");
+        }
+        let periods = window.as_secs() / period.as_secs().max(1);
+        if both_read && periods > MAX_PERIODS {
+            f.error(
+                "window",
+                format!("holds {periods} periods; at most {MAX_PERIODS} (make `period` longer)"),
+            );
         }
         if !f.ok() {
             return None;

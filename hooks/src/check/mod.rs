@@ -19,7 +19,11 @@ pub(crate) mod metric;
 use crate::deployment::{Deployment, Phase};
 use crate::error::EffectError;
 use crate::expect::Expect;
-use crate::summary::{CheckOutcome, CheckStatus, MeasurementRecord, MeasurementResult, Progress};
+use crate::redact::Redactor;
+use crate::summary::{
+    CheckOutcome, CheckStatus, MeasurementRecord, MeasurementResult, Measurements, NoProgress,
+    Progress,
+};
 use async_trait::async_trait;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
@@ -115,7 +119,7 @@ impl MetricSource for Inert {
 }
 
 /// What a check can see while measuring.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct CheckContext {
     /// The deployment being verified.
     pub deployment: Arc<Deployment>,
@@ -123,6 +127,17 @@ pub struct CheckContext {
     pub check: String,
     /// Which measurement this is, from 1.
     pub measurement: u32,
+    progress: Arc<dyn Progress>,
+}
+
+impl std::fmt::Debug for CheckContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CheckContext")
+            .field("deployment", &self.deployment)
+            .field("check", &self.check)
+            .field("measurement", &self.measurement)
+            .finish_non_exhaustive()
+    }
 }
 
 impl CheckContext {
@@ -133,7 +148,14 @@ impl CheckContext {
             deployment: Arc::new(deployment),
             check: check.to_owned(),
             measurement: 1,
+            progress: Arc::new(NoProgress),
         }
+    }
+
+    /// Says how a long measurement is going (a load test's rate so far, say): shown
+    /// by terminal runs, logged at debug level in Lambda. About once a second is plenty.
+    pub fn progress(&self, line: &str) {
+        self.progress.update(&self.check, line);
     }
 }
 
@@ -249,6 +271,8 @@ pub(crate) struct CheckSpec {
     pub(crate) dry_run: bool,
     /// The measuring part.
     pub(crate) check: Arc<dyn Check>,
+    /// Scrubs the values its config filled from `{{env.*}}` out of what is shown.
+    pub(crate) redactor: Redactor,
 }
 
 impl std::fmt::Debug for CheckSpec {
@@ -287,9 +311,9 @@ pub(crate) fn phase_matches(mine: Option<Phase>, now: Option<Phase>) -> bool {
 
 /// Measurements taken so far, shared with the runner so a check abandoned at the
 /// deadline still shows what it measured.
-pub(crate) type Records = Arc<Mutex<Vec<MeasurementRecord>>>;
+pub(crate) type Records = Arc<Mutex<Measurements>>;
 
-pub(crate) fn records_snapshot(records: &Records) -> Vec<MeasurementRecord> {
+pub(crate) fn records_snapshot(records: &Records) -> Measurements {
     records
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
@@ -308,15 +332,27 @@ pub(crate) async fn run_check(
     let t = spec.timing;
     let (mut failures, mut errors_in_a_row, mut passes, mut taken) = (0u32, 0u32, 0u32, 0u32);
     let mut verdict: Option<String> = None;
+    let count = t.count.max(1);
+    progress.waiting(
+        &spec.name,
+        "the first measurement (initial_delay)",
+        t.initial_delay,
+    );
     tokio::time::sleep(t.initial_delay).await;
-    for n in 1..=t.count.max(1) {
+    for n in 1..=count {
         if n > 1 {
+            progress.waiting(
+                &spec.name,
+                &format!("measurement {n} of {count} (interval)"),
+                t.interval,
+            );
             tokio::time::sleep(t.interval).await;
         }
         let ctx = CheckContext {
             deployment: deployment.clone(),
             check: spec.name.clone(),
             measurement: n,
+            progress: progress.clone(),
         };
         let began = Instant::now();
         let limit = spec.check.measurement_timeout(t.timeout);
@@ -328,15 +364,16 @@ pub(crate) async fn run_check(
             Ok(Err(e)) => MeasurementResult::Error(e.0),
             Ok(Ok(value)) => match spec.expect.first_unmet(&value) {
                 Ok(None) => MeasurementResult::Passed { value },
-                Ok(Some(cond)) => MeasurementResult::Failed {
-                    condition: cond.to_owned(),
+                Ok(Some(unmet)) => MeasurementResult::Failed {
+                    condition: unmet.condition,
+                    looked_at: unmet.looked_at,
                     value,
                 },
                 Err(e) => MeasurementResult::Error(format!("expect could not be evaluated: {e}")),
             },
         };
         taken += 1;
-        let record = MeasurementRecord::new(n, began.elapsed(), result);
+        let record = MeasurementRecord::new(n, began.elapsed(), result, &spec.redactor);
         match &record.result {
             MeasurementResult::Passed { .. } => {
                 passes += 1;
@@ -378,7 +415,15 @@ pub(crate) async fn run_check(
         }
     }
     if verdict.is_none() && passes + failures == 0 {
-        verdict = Some(format!("none of {taken} measurements could be taken"));
+        let last = records
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .last()
+            .map(MeasurementRecord::brief)
+            .unwrap_or_default();
+        verdict = Some(format!(
+            "none of {taken} measurements could be taken; last: {last}"
+        ));
     }
     CheckOutcome {
         name: spec.name.clone(),
@@ -434,6 +479,7 @@ mod tests {
             expect: Expect::compile(&[expect]).unwrap_or_else(|e| panic!("{e}")),
             dry_run: false,
             check: Arc::new(check),
+            redactor: Redactor::default(),
         }
     }
 
@@ -465,15 +511,19 @@ mod tests {
     async fn count_three_takes_three_measurements() {
         let o = run(vec![], timing(3, 0, 0)).await;
         assert_eq!(o.status, CheckStatus::Passed);
-        assert_eq!(o.measurements.len(), 3);
+        assert_eq!(o.counts().taken(), 3);
     }
 
     #[tokio::test]
     async fn first_failure_fails_without_failure_limit_and_stops() {
         let o = run(vec![Ok(200), Ok(503), Ok(200)], timing(3, 0, 0)).await;
         assert_eq!(o.status, CheckStatus::Failed);
-        assert_eq!(o.measurements.len(), 2);
-        assert!(o.reason.unwrap_or_default().contains("status == `200`"));
+        assert_eq!(o.counts().taken(), 2);
+        let reason = o.reason.unwrap_or_default();
+        assert!(
+            reason.contains("expect `status == `200`` not met: status = 503"),
+            "{reason}"
+        );
     }
 
     #[tokio::test]
@@ -510,7 +560,7 @@ mod tests {
         assert_eq!(o.status, CheckStatus::Failed);
         assert_eq!(
             o.reason.as_deref(),
-            Some("none of 2 measurements could be taken")
+            Some("none of 2 measurements could be taken; last: measurement 2: error: b")
         );
     }
 
@@ -524,7 +574,7 @@ mod tests {
         };
         let started = Instant::now();
         let o = run(vec![], t).await;
-        assert_eq!(o.measurements.len(), 3);
+        assert_eq!(o.counts().taken(), 3);
         assert_eq!(started.elapsed(), Duration::from_secs(120));
         assert_eq!(t.worst_case(t.timeout), Duration::from_secs(150));
     }

@@ -59,7 +59,7 @@ impl ConfigSource {
     ) -> Result<String, ConfigError> {
         match self {
             Self::Inline(text) => Ok(text.clone()),
-            Self::File(path) => tokio::fs::read_to_string(path).await.map_err(|e| {
+            Self::File(path) => read_file(path).await.map_err(|e| {
                 ConfigError::single(ENV_FILE, format!("cannot read {}: {e}", path.display()))
             }),
             Self::Ssm(name) => match ssm {
@@ -82,6 +82,33 @@ impl ConfigSource {
     ) -> Result<super::Config, ConfigError> {
         super::Config::parse(&self.read(ssm).await?, kinds)
     }
+}
+
+/// Reads a config file of at most [`MAX_CONFIG_BYTES`](super::strict::MAX_CONFIG_BYTES)
+/// (one byte more tells it is too large, without reading a huge file whole).
+async fn read_file(path: &std::path::Path) -> Result<String, String> {
+    use tokio::io::AsyncReadExt as _;
+    let limit = super::strict::MAX_CONFIG_BYTES;
+    let file = tokio::fs::File::open(path)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut bytes = Vec::new();
+    file.take(limit as u64 + 1)
+        .read_to_end(&mut bytes)
+        .await
+        .map_err(|e| e.to_string())?;
+    if bytes.len() > limit {
+        return Err(format!(
+            "it is larger than {}, the most a config may be",
+            crate::size::human(limit as u64)
+        ));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        format!(
+            "it is not UTF-8 text (invalid byte at offset {}): a binary file?",
+            e.utf8_error().valid_up_to()
+        )
+    })
 }
 
 /// The error for an environment with no config source.

@@ -10,8 +10,22 @@ use serde::Deserialize;
 use serde_json::{Map, Number, Value};
 use std::fmt;
 
+/// The largest config read: far above any real one (an SSM parameter holds at most
+/// 8 KB), far below what would strain a 128 MB hook.
+pub(crate) const MAX_CONFIG_BYTES: usize = 1024 * 1024;
+
 /// Reads `text` as one YAML document into a JSON tree.
 pub(crate) fn read(text: &str) -> Result<Value, FieldError> {
+    if text.len() > MAX_CONFIG_BYTES {
+        return Err(FieldError {
+            path: "(config)".to_owned(),
+            message: format!(
+                "the config is {}; at most {} is read",
+                crate::size::human(text.len() as u64),
+                crate::size::human(MAX_CONFIG_BYTES as u64)
+            ),
+        });
+    }
     let deserializer = serde_yaml_ng::Deserializer::from_str(text);
     match serde_path_to_error::deserialize::<_, Strict>(deserializer) {
         Ok(Strict(v)) => Ok(v),
