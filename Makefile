@@ -6,14 +6,16 @@ SHELL := bash
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+TOOLS := .tools
+export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/$(TOOLS)/bin:$(PATH)
 # One feature set for every build, so demo, tests and cargo-lambda share target/.
 CARGO_BUILD := cargo build --workspace --bins --quiet
 
 LOGS := target/test-logs
 LAMBDAS := traffic-hook demo-function
 
-.PHONY: demo test lint unit validate invoke invoke-check build deploy bench venv clean help
+.PHONY: demo test lint unit validate invoke invoke-check build deploy bench venv clean help \
+	fuzz fuzz-smoke fuzz-tools mutants
 
 help:
 	@echo "make demo     two deployment verifications against local fakes (no AWS account)"
@@ -25,13 +27,15 @@ help:
 	@echo "make deploy   sam build + sam deploy --guided (needs the SAM CLI and an AWS account)"
 	@echo "make bench    cold start, overhead and load accuracy of the release hook (docs/performance.md)"
 	@echo "make venv     Python tools (cargo-lambda, boto3, moto, cfn-lint, SAM translator) into .venv"
+	@echo "make fuzz     each fuzz target for FUZZ_SECONDS (default 600); make fuzz-smoke: 20 s each"
+	@echo "make mutants  cargo-mutants on the never-hang path (hook, report, bounded readers)"
 
 demo:
 	$(CARGO_BUILD)
 	target/debug/demo target/debug/traffic-hook
 
 # Each step logs to $(LOGS); the last line of `make test` counts every test that ran.
-test: venv lint unit validate invoke-check
+test: venv lint unit validate invoke-check fuzz-smoke
 	@bash scripts/test-summary.sh $(LOGS)/unit.log $(LOGS)/validate.log
 
 lint:
@@ -71,6 +75,34 @@ deploy:
 bench:
 	cargo build --release --workspace --bins --quiet
 	target/release/bench target/release/traffic-hook 10
+
+# Fuzzing: cargo-fuzz (crates.io, into .tools) on the machine's stable toolchain,
+# whose nightly features RUSTC_BOOTSTRAP=1 unlocks (no other toolchain can be fetched).
+FUZZ_TARGETS := event config expect template
+FUZZ_SECONDS ?= 600
+CARGO_FUZZ := RUSTC_BOOTSTRAP=1 cargo fuzz
+
+fuzz-tools:
+	@command -v cargo-fuzz >/dev/null || cargo install --quiet --locked --root $(TOOLS) cargo-fuzz --version 0.13.2
+
+fuzz: fuzz-tools
+	cd fuzz && $(CARGO_FUZZ) build -O
+	for t in $(FUZZ_TARGETS); do \
+	  mkdir -p fuzz/corpus/$$t; \
+	  (cd fuzz && $(CARGO_FUZZ) run -O $$t corpus/$$t seeds/$$t regressions -- \
+	    -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 -print_final_stats=1) || exit 1; \
+	done
+
+# In `make test`: every target briefly, from the seeds and the regressions.
+fuzz-smoke:
+	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=20
+
+# Mutation testing of the never-hang path: every viable mutant must be caught.
+MUTATED := hooks/src/hook.rs hooks/src/report.rs hooks/src/bounded.rs
+mutants: venv
+	@command -v cargo-mutants >/dev/null || cargo install --quiet --locked --root $(TOOLS) cargo-mutants
+	cargo mutants --package traffic-hooks $(addprefix --file ,$(MUTATED)) \
+	  --timeout 300 --output target/mutants
 
 venv: $(STAMP)
 

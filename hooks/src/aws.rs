@@ -1,8 +1,13 @@
 //! The AWS SDK behind the effect traits: CodeDeploy (discovery and reporting),
-//! Lambda `Invoke` and SSM parameters. One shared [`SdkConfig`] builds every client,
-//! so `AWS_ENDPOINT_URL` / `AWS_ENDPOINT_URL_<SERVICE>` point all of them at fakes.
+//! Lambda `Invoke`, CloudWatch, SSM parameters and SigV4 signing. One shared
+//! [`SdkConfig`] builds every client, so `AWS_ENDPOINT_URL` /
+//! `AWS_ENDPOINT_URL_<SERVICE>` point all of them at fakes.
+//!
+//! Nothing is built before it is needed: [`Aws`] loads the SDK config at the first call
+//! that needs it and each client at its first use, once. A cold start pays only for
+//! what its first event uses, and a terminal run of HTTP checks never touches AWS.
 
-use crate::check::http::ReqwestSender;
+use crate::bounded::Capped;
 use crate::check::{
     AlarmSource, Effects, HttpReply, HttpRequest, HttpSender, InvokeOutput, LambdaInvoker,
     MetricQuery, MetricSource,
@@ -14,53 +19,15 @@ use crate::event::HookEvent;
 use crate::hook::Hook;
 use crate::report::{ReportError, Reporter, Status};
 use async_trait::async_trait;
-use aws_config::retry::RetryConfig;
-use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_codedeploy::error::SdkError;
 use aws_sdk_codedeploy::types::{LifecycleEventStatus, RevisionLocation};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
-/// Loads the shared SDK config from the standard chain (env, profile, container, IMDS).
-pub(crate) async fn sdk_config() -> SdkConfig {
-    aws_config::load_defaults(BehaviorVersion::latest()).await
-}
-
-/// Loads the shared SDK config for a terminal run: the region comes from the
-/// environment or the profile only, so a laptop without a region never waits on the
-/// instance metadata service.
-pub(crate) async fn sdk_config_local() -> SdkConfig {
-    use aws_config::environment::EnvironmentVariableRegionProvider;
-    use aws_config::meta::region::RegionProviderChain;
-    use aws_config::profile::ProfileFileRegionProvider;
-    let region = RegionProviderChain::first_try(EnvironmentVariableRegionProvider::new())
-        .or_else(ProfileFileRegionProvider::new());
-    aws_config::defaults(BehaviorVersion::latest())
-        .region(region)
-        .load()
-        .await
-}
+pub(crate) use crate::sdk::{Aws, Chain};
 
 /// CodeDeploy: discovery reads and the status report.
 #[derive(Debug, Clone)]
-pub(crate) struct CodeDeploy {
-    reads: aws_sdk_codedeploy::Client,
-    /// Reporting retries on its own, bounded by the Lambda deadline: the SDK's retry
-    /// would sleep without knowing the deadline.
-    writes: aws_sdk_codedeploy::Client,
-}
-
-impl CodeDeploy {
-    /// Clients from the shared config.
-    pub(crate) fn new(sdk: &SdkConfig) -> Self {
-        let writes = aws_sdk_codedeploy::config::Builder::from(sdk)
-            .retry_config(RetryConfig::disabled())
-            .build();
-        Self {
-            reads: aws_sdk_codedeploy::Client::new(sdk),
-            writes: aws_sdk_codedeploy::Client::from_conf(writes),
-        }
-    }
-}
+pub(crate) struct CodeDeploy(pub(crate) Arc<Aws>);
 
 fn revision_text(rev: &RevisionLocation) -> Option<String> {
     rev.app_spec_content()
@@ -72,8 +39,8 @@ fn revision_text(rev: &RevisionLocation) -> Option<String> {
 #[async_trait]
 impl DeploymentSource for CodeDeploy {
     async fn target_facts(&self, deployment_id: &str) -> Result<Facts, EffectError> {
-        let list = self
-            .reads
+        let reads = &self.0.codedeploy().await.0;
+        let list = reads
             .list_deployment_targets()
             .deployment_id(deployment_id)
             .send()
@@ -82,8 +49,7 @@ impl DeploymentSource for CodeDeploy {
         let target_id = list.target_ids().first().ok_or_else(|| {
             EffectError::new("ListDeploymentTargets", "the deployment has no targets")
         })?;
-        let out = self
-            .reads
+        let out = reads
             .get_deployment_target()
             .deployment_id(deployment_id)
             .target_id(target_id)
@@ -116,8 +82,8 @@ impl DeploymentSource for CodeDeploy {
     }
 
     async fn appspec(&self, deployment_id: &str) -> Result<String, EffectError> {
-        let out = self
-            .reads
+        let reads = &self.0.codedeploy().await.0;
+        let out = reads
             .get_deployment()
             .deployment_id(deployment_id)
             .send()
@@ -133,8 +99,7 @@ impl DeploymentSource for CodeDeploy {
             return Ok(text);
         }
         let app = info.application_name().unwrap_or_default();
-        let out = self
-            .reads
+        let out = reads
             .get_application_revision()
             .application_name(app)
             .revision(revision.clone())
@@ -154,7 +119,10 @@ impl DeploymentSource for CodeDeploy {
 impl Reporter for CodeDeploy {
     async fn put_status(&self, event: &HookEvent, status: Status) -> Result<(), ReportError> {
         let sent = self
-            .writes
+            .0
+            .codedeploy()
+            .await
+            .1
             .put_lifecycle_event_hook_execution_status()
             .deployment_id(&event.deployment_id)
             .lifecycle_event_hook_execution_id(&event.execution_id)
@@ -181,7 +149,7 @@ impl Reporter for CodeDeploy {
 
 /// Lambda `Invoke`.
 #[derive(Debug, Clone)]
-pub(crate) struct Lambda(pub aws_sdk_lambda::Client);
+pub(crate) struct Lambda(pub(crate) Arc<Aws>);
 
 #[async_trait]
 impl LambdaInvoker for Lambda {
@@ -193,6 +161,8 @@ impl LambdaInvoker for Lambda {
     ) -> Result<InvokeOutput, EffectError> {
         let out = self
             .0
+            .lambda()
+            .await
             .invoke()
             .function_name(function)
             .qualifier(qualifier)
@@ -213,13 +183,15 @@ impl LambdaInvoker for Lambda {
 
 /// SSM `GetParameter`, SecureStrings decrypted.
 #[derive(Debug, Clone)]
-pub(crate) struct Ssm(pub aws_sdk_ssm::Client);
+pub(crate) struct Ssm(pub(crate) Arc<Aws>);
 
 #[async_trait]
 impl ParameterStore for Ssm {
     async fn get(&self, name: &str) -> Result<String, EffectError> {
         let out = self
             .0
+            .ssm()
+            .await
             .get_parameter()
             .name(name)
             .with_decryption(true)
@@ -233,31 +205,23 @@ impl ParameterStore for Ssm {
     }
 }
 
-/// The effects of the built-in checks, from the shared config.
-pub(crate) fn effects(sdk: &SdkConfig) -> Result<Effects, EffectError> {
-    let cloudwatch = Arc::new(CloudWatch(aws_sdk_cloudwatch::Client::new(sdk)));
-    Ok(Effects {
-        lambda: Arc::new(Lambda(aws_sdk_lambda::Client::new(sdk))),
-        http: Arc::new(SigningSender::new(sdk)?),
+/// The effects of the built-in checks, each reaching AWS only at its first call.
+pub(crate) fn effects(aws: &Arc<Aws>) -> Effects {
+    let cloudwatch = Arc::new(CloudWatch(aws.clone()));
+    Effects {
+        lambda: Arc::new(Lambda(aws.clone())),
+        http: Arc::new(SigningSender::new(aws.clone())),
         alarms: cloudwatch.clone(),
         metrics: cloudwatch,
-        sdk: Some(sdk.clone()),
+        aws: Some(aws.clone()),
         shared: Default::default(),
-    })
+    }
 }
 
 /// A hook wired to AWS: CodeDeploy for discovery and reports, the SDK for checks.
-pub(crate) fn hook(
-    sdk: &SdkConfig,
-    config: Result<Config, ConfigError>,
-) -> Result<Hook, EffectError> {
-    let codedeploy = Arc::new(CodeDeploy::new(sdk));
-    Ok(Hook::new(
-        config,
-        codedeploy.clone(),
-        codedeploy,
-        effects(sdk)?,
-    ))
+pub(crate) fn hook(aws: &Arc<Aws>, config: Result<Config, ConfigError>) -> Hook {
+    let codedeploy = Arc::new(CodeDeploy(aws.clone()));
+    Hook::new(config, codedeploy.clone(), codedeploy, effects(aws))
 }
 
 /// The most pages a paginated read follows.
@@ -269,7 +233,7 @@ const MAX_DATAPOINTS: usize = 10_000;
 
 /// CloudWatch: alarm states and metric data.
 #[derive(Debug, Clone)]
-pub(crate) struct CloudWatch(pub aws_sdk_cloudwatch::Client);
+pub(crate) struct CloudWatch(pub(crate) Arc<Aws>);
 
 #[async_trait]
 impl AlarmSource for CloudWatch {
@@ -294,6 +258,8 @@ impl AlarmSource for CloudWatch {
             }
             let out = self
                 .0
+                .cloudwatch()
+                .await
                 .describe_alarms()
                 .set_alarm_names((!names.is_empty()).then(|| names.to_vec()))
                 .set_alarm_name_prefix(prefix.map(str::to_owned))
@@ -368,6 +334,8 @@ impl MetricSource for CloudWatch {
             }
             let out = self
                 .0
+                .cloudwatch()
+                .await
                 .get_metric_data()
                 .metric_data_queries(query.clone())
                 .start_time(DateTime::from(start))
@@ -392,23 +360,98 @@ impl MetricSource for CloudWatch {
     }
 }
 
-/// HTTP with SigV4 signing for requests that ask for it (`http.sigv4`), using the
-/// shared credentials chain.
+/// The reqwest (rustls) implementation, with one connection pool for all checks.
 #[derive(Debug, Clone)]
+pub(crate) struct ReqwestSender {
+    client: reqwest::Client,
+}
+
+impl ReqwestSender {
+    /// A sender with its own client.
+    pub(crate) fn new() -> Result<Self, EffectError> {
+        let client = reqwest::Client::builder()
+            .user_agent(concat!("traffic-hook/", env!("CARGO_PKG_VERSION")))
+            // Idle connections hold buffers: a load burst must not leave hundreds behind.
+            .pool_max_idle_per_host(16)
+            .build()
+            .map_err(|e| EffectError::new("HTTP client", crate::error::chain(&e)))?;
+        Ok(Self { client })
+    }
+}
+
+#[async_trait]
+impl HttpSender for ReqwestSender {
+    async fn send(&self, req: &HttpRequest) -> Result<HttpReply, EffectError> {
+        let method = reqwest::Method::from_bytes(req.method.as_str().as_bytes())
+            .map_err(|e| EffectError::new("HTTP", e.to_string()))?;
+        let mut builder = self.client.request(method, &req.url).timeout(req.timeout);
+        for (name, value) in &req.headers {
+            builder = builder.header(name, value);
+        }
+        if let Some(body) = &req.body {
+            builder = builder.body(body.clone());
+        }
+        // reqwest names the URL in its message; ours names a redacted one already.
+        let failed = |e: reqwest::Error| {
+            let retryable = e.is_timeout() || e.is_connect();
+            let message = crate::error::chain(&e.without_url());
+            EffectError {
+                operation: "HTTP",
+                message,
+                retryable,
+            }
+        };
+        let mut resp = builder.send().await.map_err(failed)?;
+        let status = resp.status().as_u16();
+        let headers = resp
+            .headers()
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_owned(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
+        // Streamed with a cap: a 50 MB answer must not take a 128 MB hook down.
+        let capped = |e: String| EffectError::new("HTTP", e);
+        let mut body =
+            Capped::new(req.max_body, req.keep_body, resp.content_length()).map_err(capped)?;
+        while let Some(chunk) = resp.chunk().await.map_err(failed)? {
+            body.push(&chunk).map_err(capped)?;
+        }
+        let body = body.finish();
+        Ok(HttpReply {
+            status,
+            headers,
+            body,
+        })
+    }
+}
+
+/// HTTP with SigV4 signing for requests that ask for it (`http.sigv4`), using the
+/// shared credentials chain. The HTTP client (and its TLS roots) is made at the first
+/// request.
+#[derive(Debug)]
 pub(crate) struct SigningSender {
-    inner: ReqwestSender,
-    credentials: Option<aws_credential_types::provider::SharedCredentialsProvider>,
-    region: Option<String>,
+    inner: OnceLock<Result<ReqwestSender, EffectError>>,
+    aws: Arc<Aws>,
 }
 
 impl SigningSender {
-    /// A sender with the SDK config's credentials and region.
-    pub(crate) fn new(sdk: &SdkConfig) -> Result<Self, EffectError> {
-        Ok(Self {
-            inner: ReqwestSender::new()?,
-            credentials: sdk.credentials_provider(),
-            region: sdk.region().map(|r| r.to_string()),
-        })
+    /// A sender that signs with `aws`'s credentials and region.
+    pub(crate) fn new(aws: Arc<Aws>) -> Self {
+        Self {
+            inner: OnceLock::new(),
+            aws,
+        }
+    }
+
+    fn inner(&self) -> Result<&ReqwestSender, EffectError> {
+        self.inner
+            .get_or_init(ReqwestSender::new)
+            .as_ref()
+            .map_err(Clone::clone)
     }
 
     async fn sign(&self, req: &mut HttpRequest) -> Result<(), EffectError> {
@@ -423,9 +466,9 @@ impl SigningSender {
         let Some(sigv4) = req.sigv4.clone() else {
             return Ok(());
         };
-        let provider = self
-            .credentials
-            .as_ref()
+        let sdk = self.aws.sdk().await;
+        let provider = sdk
+            .credentials_provider()
             .ok_or("sigv4: no AWS credentials are configured")?;
         let identity = provider
             .provide_credentials()
@@ -434,7 +477,7 @@ impl SigningSender {
             .into();
         let region = sigv4
             .region
-            .or_else(|| self.region.clone())
+            .or_else(|| sdk.region().map(|r| r.to_string()))
             .ok_or("sigv4: no region: set sigv4.region or AWS_REGION")?;
         let params = aws_sigv4::sign::v4::SigningParams::builder()
             .identity(&identity)
@@ -468,11 +511,12 @@ impl SigningSender {
 #[async_trait]
 impl HttpSender for SigningSender {
     async fn send(&self, req: &HttpRequest) -> Result<HttpReply, EffectError> {
+        let inner = self.inner()?;
         if req.sigv4.is_none() {
-            return self.inner.send(req).await;
+            return inner.send(req).await;
         }
         let mut signed = req.clone();
         self.sign(&mut signed).await?;
-        self.inner.send(&signed).await
+        inner.send(&signed).await
     }
 }

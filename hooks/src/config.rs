@@ -131,6 +131,8 @@ pub(crate) struct CheckConfig {
     pub(crate) dry_run: bool,
     /// Its kind.
     pub(crate) kind: Arc<dyn DynKind>,
+    /// Its kind is a user's, which may need the AWS SDK config when it is built.
+    pub(crate) user_kind: bool,
     /// The kind's section as written.
     pub(crate) spec: Value,
 }
@@ -287,6 +289,11 @@ impl Config {
                 errors: errs.into_vec(),
             })
         }
+    }
+
+    /// Whether building the checks may need the AWS SDK config (a user's kind).
+    pub(crate) fn needs_sdk_to_build(&self) -> bool {
+        self.checks.iter().any(|c| c.user_kind)
     }
 
     /// Builds the checks for `deployment`, rendering `{{variables}}`. A check that
@@ -531,6 +538,7 @@ fn check(
         }
     }
     Some(CheckConfig {
+        user_kind: !kinds.is_builtin(kind.name()),
         name: name?,
         path: path.to_owned(),
         phase,

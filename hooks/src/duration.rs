@@ -164,7 +164,12 @@ pub(crate) fn parse(text: &str) -> Result<std::time::Duration, String> {
             ));
         }
         last_rank = rank;
-        total += std::time::Duration::from_secs_f64(value * scale);
+        // Checked: `77777777777777777777m` must be an error, not a panic (found by
+        // fuzzing the config parser).
+        total = std::time::Duration::try_from_secs_f64(value * scale)
+            .ok()
+            .and_then(|part| total.checked_add(part))
+            .ok_or_else(|| format!("`{trimmed}` is too long a duration; {FORMS}"))?;
         rest = next;
     }
     Ok(total)
@@ -239,6 +244,17 @@ mod tests {
         );
         assert!(err("ten seconds").contains("not a duration"));
         assert!(err("").contains("empty"));
+    }
+
+    #[test]
+    fn absurdly_long_durations_are_errors_not_panics() {
+        assert!(parse("77777777777777777777777777777m")
+            .unwrap_err()
+            .contains("too long"));
+        assert!(parse("1e400s").is_err());
+        assert!(parse("18446744073709551615h")
+            .unwrap_err()
+            .contains("too long"));
     }
 
     #[test]

@@ -1,7 +1,10 @@
 //! The one error type of the effect seam, and how error chains are rendered.
 
+#[cfg(feature = "aws")]
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+#[cfg(feature = "aws")]
 use aws_smithy_runtime_api::client::result::SdkError;
+#[cfg(feature = "aws")]
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 /// Why an outside effect (CodeDeploy, Lambda, CloudWatch, SSM, SNS, HTTP) failed.
@@ -34,6 +37,7 @@ impl EffectError {
         }
     }
 
+    #[cfg(feature = "aws")]
     /// An AWS SDK error of `operation`: `Code: message` for service errors, the chain
     /// of causes for transport errors, with `retryable` set for throttling, 5xx,
     /// timeouts and connection failures.
@@ -50,6 +54,7 @@ impl EffectError {
     }
 }
 
+#[cfg(feature = "aws")]
 /// The throttling codes AWS services answer with.
 const THROTTLING: [&str; 6] = [
     "ThrottlingException",
@@ -60,6 +65,7 @@ const THROTTLING: [&str; 6] = [
     "RequestThrottled",
 ];
 
+#[cfg(feature = "aws")]
 /// `(Code: message, retryable)` for an SDK error; never the SDK's debug dump.
 pub(crate) fn describe_sdk<E>(e: &SdkError<E, HttpResponse>) -> (String, bool)
 where

@@ -139,6 +139,10 @@ fn looked_at(text: &str, ast: &Ast, data: &Rcvar) -> String {
         if shown.iter().any(|s| s.starts_with(&format!("{name} = "))) {
             continue;
         }
+        if secret_part(part) {
+            shown.push(format!("{name} = {}", crate::redact::REDACTED));
+            continue;
+        }
         let mut ctx = Context::new(text, &RUNTIME);
         let value = match jmespath::interpret(data, part, &mut ctx) {
             Ok(v) => serde_json::to_string(&*v).unwrap_or_else(|_| "?".to_owned()),
@@ -150,6 +154,16 @@ fn looked_at(text: &str, ast: &Ast, data: &Rcvar) -> String {
         "(nothing to show)".to_owned()
     } else {
         shown.join(", ")
+    }
+}
+
+/// Whether a part reads a field with a secret's name (`headers."x-api-key"`,
+/// `body.token`): its value is not shown.
+fn secret_part(ast: &Ast) -> bool {
+    match ast {
+        Ast::Field { name, .. } => crate::redact::secret_name(name),
+        Ast::Subexpr { rhs, .. } => secret_part(rhs),
+        _ => false,
     }
 }
 
@@ -359,6 +373,19 @@ mod tests {
         );
         let u = unmet(&["items[0].id != `null`"], json!({"items": [{}]})).unwrap();
         assert_eq!(u.looked_at, "items[0].id = null");
+    }
+
+    #[test]
+    fn a_secret_looked_at_is_not_shown_and_the_rest_is() {
+        let u = unmet(
+            &["headers.\"x-api-key\" == 'right' && headers.\"content-type\" == 'text/plain'"],
+            json!({"headers": {"x-api-key": "wrong-sekrit", "content-type": "application/json"}}),
+        )
+        .unwrap();
+        assert_eq!(
+            u.looked_at,
+            "headers.\"x-api-key\" = <redacted>, headers.\"content-type\" = \"application/json\""
+        );
     }
 
     #[test]

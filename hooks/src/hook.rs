@@ -44,6 +44,7 @@ pub(crate) enum HookError {
     },
 }
 
+#[cfg(feature = "aws")]
 impl From<HookError> for lambda_runtime::Diagnostic {
     fn from(e: HookError) -> Self {
         let error_type = match e {
@@ -86,25 +87,19 @@ impl Verifier {
     ) -> Verdict {
         let deadline = stop.deadline;
         let phase = deployment.facts.phase;
+        #[cfg(feature = "aws")]
+        if config.needs_sdk_to_build() {
+            if let Some(aws) = &self.effects.aws {
+                aws.sdk().await;
+            }
+        }
         let built = config.build_checks(&deployment, &self.env, &self.effects);
         if let Some(deadline) = deadline {
             let left = deadline.saturating_duration_since(Instant::now());
-            for spec in built.iter().flatten().filter(|s| s.runs_in(phase)) {
-                let worst = spec.worst_case();
-                if worst > left {
-                    tracing::warn!(
-                        check = %spec.name,
-                        worst_ms = worst.as_millis() as u64,
-                        left_ms = left.as_millis() as u64,
-                        "check may not finish before the deadline"
-                    );
-                    deployment.notes.push(format!(
-                        "check `{}` may take up to {} at worst, more than the {} left before report_reserve: it will be cut off at the deadline if it needs that long",
-                        spec.name,
-                        crate::duration::format(worst),
-                        crate::duration::format(left)
-                    ));
-                }
+            let running = built.iter().flatten().filter(|s| s.runs_in(phase));
+            for note in timing_notes(running, left) {
+                tracing::warn!(%note, "a check may not finish before the deadline");
+                deployment.notes.push(note);
             }
         }
         let deployment = Arc::new(deployment);
@@ -153,6 +148,22 @@ impl Verifier {
             config.dry_run,
         )
     }
+}
+
+/// A note for each check whose worst case is longer than the `left` before the
+/// deadline: the same arithmetic as `validate --timeout`, against this invocation.
+fn timing_notes<'a>(specs: impl Iterator<Item = &'a CheckSpec>, left: Duration) -> Vec<String> {
+    specs
+        .filter(|spec| spec.worst_case() > left)
+        .map(|spec| {
+            format!(
+                "check `{}` may take up to {} at worst, more than the {} left before report_reserve: it will be cut off at the deadline if it needs that long",
+                spec.name,
+                crate::duration::format(spec.worst_case()),
+                crate::duration::format(left)
+            )
+        })
+        .collect()
 }
 
 /// When checks must stop: at the deadline, or at once when the process is told to
@@ -231,10 +242,10 @@ async fn run_checks(
         };
         let outcome = match joined {
             Ok(Ok(outcome)) => outcome,
-            Ok(Err(e)) if e.is_panic() => {
-                failed(format!("panicked: {}", panic_message(e.into_panic())))
-            }
-            Ok(Err(e)) => failed(format!("task ended: {e}")),
+            Ok(Err(e)) => match e.try_into_panic() {
+                Ok(payload) => failed(format!("panicked: {}", panic_message(payload))),
+                Err(e) => failed(format!("task ended: {e}")),
+            },
             Err(why) => {
                 task.abort();
                 let n = records_snapshot(&records).counts().taken();

@@ -35,8 +35,10 @@ pub(crate) async fn serve(
     env: BTreeMap<String, String>,
     kinds: Kinds,
 ) -> Result<(), lambda_runtime::Error> {
-    let sdk = crate::aws::sdk_config().await;
-    let ssm = crate::aws::Ssm(aws_sdk_ssm::Client::new(&sdk));
+    // Nothing AWS is loaded here unless the config itself is in SSM: the SDK config
+    // and clients are made when the first event needs them.
+    let aws = crate::aws::Aws::new(crate::aws::Chain::Lambda);
+    let ssm = crate::aws::Ssm(aws.clone());
     let config = match ConfigSource::from_env(|k| env.get(k).cloned()) {
         Some(src) => {
             tracing::info!(source = %src.describe(), "loading config");
@@ -57,7 +59,7 @@ pub(crate) async fn serve(
     if let Err(e) = &config {
         tracing::error!(error = %e, "config invalid: every event will be reported Failed");
     }
-    let hook = crate::aws::hook(&sdk, config)?
+    let hook = crate::aws::hook(&aws, config)
         .with_own_function(env.get("AWS_LAMBDA_FUNCTION_NAME").cloned())
         .with_env(env);
     let hook = Arc::new(hook);

@@ -35,8 +35,15 @@
 //! `examples/custom-check` in the repository is a complete crate, tested through the
 //! testkit; the README walks through it.
 
+// Without `aws` only the pure core is built, for the fuzz targets: much of the crate
+// has no caller then.
+#![cfg_attr(not(feature = "aws"), allow(dead_code, unused_imports))]
+
+#[cfg(feature = "aws")]
 mod aws;
+mod bounded;
 mod check;
+#[cfg(feature = "aws")]
 mod cli;
 mod config;
 mod deployment;
@@ -46,9 +53,13 @@ mod error;
 mod event;
 mod expect;
 mod hook;
+#[cfg(feature = "aws")]
 mod lambda;
+mod measurement;
 mod redact;
 mod report;
+#[cfg(feature = "aws")]
+mod sdk;
 mod size;
 mod summary;
 mod template;
@@ -66,9 +77,14 @@ pub use diag::{Errors, FieldError, Fields};
 pub use duration::Duration;
 pub use error::{chain as error_chain, EffectError};
 
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
+
 /// Runs a hook binary with `kinds`: as a Lambda function when `AWS_LAMBDA_RUNTIME_API`
 /// is set and no command is given, else the command on the command line (`validate`,
 /// `run`, `--help`). `traffic-hook` is `main(Kinds::builtin())`.
+#[cfg(feature = "aws")]
 pub fn main(kinds: Kinds) -> std::process::ExitCode {
     match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -225,6 +225,38 @@ mod tests {
         assert!(Instant::now() <= deadline);
     }
 
+    /// Never answers.
+    struct Stalls;
+
+    #[async_trait]
+    impl Reporter for Stalls {
+        async fn put_status(&self, _: &HookEvent, _: Status) -> Result<(), ReportError> {
+            std::future::pending().await
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn stalled_attempts_are_cut_at_3s_and_the_last_at_the_deadline() {
+        let started = Instant::now();
+        let deadline = started + Duration::from_secs(10);
+        let out = report(&Stalls, &event(), Status::Succeeded, deadline).await;
+        // 0–3 s, 3.1–6.1 s, 6.3–9.3 s, 9.7–10 s; the next backoff would pass the deadline.
+        assert_eq!(
+            out,
+            ReportOutcome::GaveUp {
+                attempts: 4,
+                error: "no answer within 300ms".into()
+            }
+        );
+        assert_eq!(started.elapsed(), Duration::from_secs(10));
+    }
+
+    #[test]
+    fn statuses_have_codedeploys_names() {
+        assert_eq!(Status::Succeeded.as_str(), "Succeeded");
+        assert_eq!(Status::Failed.as_str(), "Failed");
+    }
+
     #[test]
     fn backoff_doubles_from_100ms_to_at_most_2s() {
         let waits: Vec<u128> = (0..7).map(|n| backoff(n).as_millis()).collect();

@@ -287,6 +287,13 @@ mod tests {
     }
 
     #[test]
+    fn an_absurd_now_offset_is_an_error_not_a_panic() {
+        // Found by fuzzing the template renderer.
+        let err = render("{{now-77777777777777777777777777777m}}", &vars()).unwrap_err();
+        assert!(err.contains("too long"), "{err}");
+    }
+
+    #[test]
     fn renders_inside_json_and_reports_the_path() {
         let v = render_value(&json!({"a": ["{{alias}}", 1]}), &vars(), "payload").ok();
         assert_eq!(v, Some(json!({"a": ["live", 1]})));

@@ -131,7 +131,8 @@ pub(crate) fn effects() -> Effects {
         http: Arc::new(Http),
         alarms: Arc::new(Alarms),
         metrics: Arc::new(Metrics),
-        sdk: None,
+        #[cfg(feature = "aws")]
+        aws: None,
         shared: Default::default(),
     }
 }

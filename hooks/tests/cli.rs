@@ -298,3 +298,87 @@ fn validate_with_a_timeout_names_the_check_that_cannot_finish_in_time() {
         text(&out.stderr)
     );
 }
+
+async fn run_config(config: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let http = FakeHttp::new();
+    http.route("/ok", Route::new(200, json!({"ok": true})));
+    let server = http.start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("checks.yaml");
+    std::fs::write(&path, config).unwrap();
+    let path = path.to_str().unwrap().to_owned();
+    let base = server.url();
+    let mut all_args = vec!["run".to_owned(), "--config".to_owned(), path];
+    all_args.extend(args.iter().map(|a| a.to_string()));
+    let mut all_env: Vec<(String, String)> = vec![("BASE".into(), base)];
+    all_env.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = all_args.iter().map(String::as_str).collect();
+        let env: Vec<(&str, &str)> = all_env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        traffic_hook(&args, &env)
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn run_of_http_checks_needs_no_aws_and_prints_no_warnings_or_colour() {
+    // No region, no credentials, no home: nothing AWS is reached, so nothing warns.
+    let out = run_config(
+        "checks: [ { name: web, http: { url: '{{env.BASE}}/ok' } } ]",
+        &[],
+        &[("HOME", "/nonexistent")],
+    )
+    .await;
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        !stderr.contains("WARN") && !stderr.contains("aws_config"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains('\u{1b}'),
+        "no ANSI colour when stderr is not a terminal: {stderr:?}"
+    );
+}
+
+#[tokio::test]
+async fn run_shows_what_it_waits_for_and_how_a_load_check_is_going() {
+    let config = r#"
+checks:
+  - { name: web, http: { url: '{{env.BASE}}/ok' }, initial_delay: 200ms, count: 2, interval: 100ms }
+  - { name: load, load: { http: { url: '{{env.BASE}}/ok' }, rate: 50, duration: 2500ms } }
+"#;
+    let out = run_config(config, &[], &[]).await;
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("web: waiting 200ms before the first measurement (initial_delay)")
+            && stderr.contains("web: waiting 100ms before measurement 2 of 2 (interval)"),
+        "{stderr}"
+    );
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("load: ") && l.contains(" sent ("))
+        .collect();
+    assert!(lines.len() >= 2, "a line at least once a second: {stderr}");
+    assert!(lines[0].contains("0 errors, p99 "), "{}", lines[0]);
+}
+
+#[tokio::test]
+async fn run_with_no_checks_for_the_phase_says_so_plainly() {
+    let out = run_config(
+        "checks: [ { name: web, phase: pre, http: { url: '{{env.BASE}}/ok' } } ]",
+        &["--function", "orders-api", "--phase", "post"],
+        &[],
+    )
+    .await;
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("verdict: SUCCEEDED (no checks for function orders-api in phase post)"),
+        "{stdout}"
+    );
+}

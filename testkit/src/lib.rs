@@ -3,7 +3,9 @@
 //! - [`FakeAws`]: CodeDeploy (awsJson1.1) and Lambda `Invoke` (restJson1) on one port,
 //!   so a single `AWS_ENDPOINT_URL` reaches both; calls are recorded and faults can be
 //!   injected.
-//! - [`FakeHttp`]: HTTP endpoints with a scripted status, body and delay.
+//! - [`FakeHttp`]: HTTP endpoints with a scripted status, headers, body and delay, and
+//!   bodies that misbehave (huge, dripped, not UTF-8).
+//! - [`SelfSignedTls`]: a TLS endpoint whose certificate no client should trust.
 //! - [`Moto`]: moto's server from the project virtualenv, with a bridge for the Rust
 //!   SDK's CloudWatch protocol.
 //! - [`RuntimeHost`]: a Lambda Runtime API that starts a hook binary as a child
@@ -16,6 +18,7 @@ mod http;
 mod moto;
 mod runtime;
 mod server;
+mod tls;
 
 pub use aws::{
     Call, FakeAws, FakeDeployment, FakeFunction, Fault, Invocation, Report, VersionBehaviour,
@@ -24,6 +27,7 @@ pub use http::{FakeHttp, Route};
 pub use moto::{venv_bin, venv_python, Moto};
 pub use runtime::{HostError, Outcome, RuntimeHost};
 pub use server::Server;
+pub use tls::SelfSignedTls;
 
 use std::path::PathBuf;
 

@@ -182,3 +182,45 @@ async fn a_version_that_does_not_exist_is_a_measurement_error_naming_the_code() 
     let reason = out["reason"].as_str().unwrap();
     assert!(reason.contains("ResourceNotFoundException"), "{reason}");
 }
+
+/// A row of the fault matrix (docs/reliability.md): a kind of a user's own that panics
+/// fails its check with the panic's message; the others still run, and the one report
+/// is `Failed`.
+#[tokio::test]
+async fn a_panic_in_a_custom_check_fails_it_and_the_hook_still_reports_once() {
+    let fake = scenario(json!({}));
+    let server = fake.start().await.unwrap();
+    let url = server.url();
+    let config = "checks: [ { name: smoke, invoke: {} }, { name: buggy, chaos: { panic: 'index out of bounds' } } ]";
+    let env = [
+        ("TRAFFIC_HOOK_CONFIG", config),
+        ("AWS_ENDPOINT_URL", url.as_str()),
+    ];
+    let mut host = RuntimeHost::start(Path::new(env!("CARGO_BIN_EXE_chaos-hook")), &env)
+        .await
+        .unwrap();
+    let Outcome::Response(out) = host
+        .invoke(event("pre-traffic.json"), Duration::from_secs(10))
+        .await
+        .unwrap()
+    else {
+        panic!("an invocation error")
+    };
+    assert_eq!(out["status"], "Failed");
+    assert_eq!(out["checks"][0]["status"], "passed", "{out:#}");
+    assert_eq!(
+        out["checks"][1]["reason"], "panicked: index out of bounds",
+        "{out:#}"
+    );
+    let statuses: Vec<String> = fake.reports().into_iter().map(|r| r.status).collect();
+    assert_eq!(statuses, ["Failed"]);
+    assert_eq!(host.records("verdict").len(), 1, "the verdict is logged");
+    let rss = host.peak_rss().unwrap_or(0);
+    assert!(rss < 64 << 20, "peak RSS {rss} bytes");
+    // The process survives its check's panic and serves the next event.
+    let again = host
+        .invoke(event("pre-traffic.json"), Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert!(matches!(again, Outcome::Response(_)), "{again:?}");
+}

@@ -7,7 +7,7 @@ use super::kind::{BuildContext, BuildError, Kind, Section};
 use super::{millis, Check, CheckContext, MeasureError};
 use crate::diag::{Errors, Fields};
 use crate::error::EffectError;
-use crate::size::{human, ByteSize};
+use crate::size::ByteSize;
 use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
@@ -112,92 +112,17 @@ pub(crate) trait HttpSender: Send + Sync {
     async fn send(&self, req: &HttpRequest) -> Result<HttpReply, EffectError>;
 }
 
-/// The reqwest (rustls) implementation, with one connection pool for all checks.
-#[derive(Debug, Clone)]
-pub(crate) struct ReqwestSender {
-    client: reqwest::Client,
-}
-
-impl ReqwestSender {
-    /// A sender with its own client.
-    pub(crate) fn new() -> Result<Self, EffectError> {
-        let client = reqwest::Client::builder()
-            .user_agent(concat!("traffic-hook/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| EffectError::new("HTTP client", crate::error::chain(&e)))?;
-        Ok(Self { client })
-    }
-}
-
-#[async_trait]
-impl HttpSender for ReqwestSender {
-    async fn send(&self, req: &HttpRequest) -> Result<HttpReply, EffectError> {
-        let method = reqwest::Method::from_bytes(req.method.as_str().as_bytes())
-            .map_err(|e| EffectError::new("HTTP", e.to_string()))?;
-        let mut builder = self.client.request(method, &req.url).timeout(req.timeout);
-        for (name, value) in &req.headers {
-            builder = builder.header(name, value);
-        }
-        if let Some(body) = &req.body {
-            builder = builder.body(body.clone());
-        }
-        // reqwest names the URL in its message; ours names a redacted one already.
-        let failed = |e: reqwest::Error| {
-            let retryable = e.is_timeout() || e.is_connect();
-            let message = crate::error::chain(&e.without_url());
-            EffectError {
-                operation: "HTTP",
-                message,
-                retryable,
-            }
-        };
-        let mut resp = builder.send().await.map_err(failed)?;
-        let status = resp.status().as_u16();
-        let headers = resp
-            .headers()
-            .iter()
-            .map(|(k, v)| {
-                (
-                    k.as_str().to_owned(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
-            .collect();
-        let too_large = |seen: String| {
-            EffectError::new(
-                "HTTP",
-                format!(
-                    "the body is larger than max_body {} ({seen}); reading stopped there",
-                    human(req.max_body as u64)
-                ),
-            )
-        };
-        if let Some(len) = resp.content_length().filter(|l| *l > req.max_body as u64) {
-            return Err(too_large(format!("content-length {}", human(len))));
-        }
-        // Streamed with a cap: a 50 MB answer must not take a 128 MB hook down.
-        let mut body = Vec::new();
-        let mut seen = 0usize;
-        while let Some(chunk) = resp.chunk().await.map_err(failed)? {
-            seen += chunk.len();
-            if seen > req.max_body {
-                return Err(too_large(format!("more than {} read", human(seen as u64))));
-            }
-            if req.keep_body {
-                body.extend_from_slice(&chunk);
-            }
-        }
-        Ok(HttpReply {
-            status,
-            headers,
-            body,
-        })
-    }
+/// Whether `name` is an HTTP token (RFC 9110): what a header name must be.
+fn is_token(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 /// A URL fit for messages: no user, password or query string (they may hold tokens).
 pub(crate) fn redacted_url(url: &str) -> String {
-    match reqwest::Url::parse(url) {
+    match url::Url::parse(url) {
         Ok(mut u) => {
             let had_query = u.query().is_some();
             let _ = u.set_username("");
@@ -252,7 +177,7 @@ pub(crate) const FIELDS: [&str; 6] = ["url", "method", "headers", "body", "sigv4
 
 /// Checks a URL, with hints for the usual slips.
 fn check_url(url: &str) -> Result<(), String> {
-    match reqwest::Url::parse(url) {
+    match url::Url::parse(url) {
         Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(()),
         Ok(u) if matches!(u.scheme(), "http" | "https") => Err(format!("`{url}` has no host")),
         // `localhost:8080/health` parses with the scheme `localhost`.
@@ -294,7 +219,7 @@ pub(crate) fn parse_request(mut f: Fields<'_>, raw: &Value) -> Option<HttpReques
         .optional::<BTreeMap<String, String>>("headers")
         .unwrap_or_default();
     for name in headers.keys() {
-        if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
+        if !is_token(name) {
             f.error(&format!("headers.{name}"), "is not a valid header name");
         }
     }

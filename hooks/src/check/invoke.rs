@@ -10,7 +10,7 @@ use super::{millis, Check, CheckContext, MeasureError};
 use crate::deployment::Deployment;
 use crate::diag::{Errors, Text};
 use crate::error::EffectError;
-use crate::size::{human, ByteSize};
+use crate::size::ByteSize;
 use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -149,15 +149,7 @@ struct InvokeCheck {
 
 /// Refuses a payload larger than `max_body`, saying both sizes.
 pub(crate) fn bounded_payload(out: &InvokeOutput, max_body: usize) -> Result<(), String> {
-    if out.payload.len() > max_body {
-        Err(format!(
-            "the payload is {}, larger than max_body {}",
-            human(out.payload.len() as u64),
-            human(max_body as u64)
-        ))
-    } else {
-        Ok(())
-    }
+    crate::bounded::payload(out.payload.len(), max_body)
 }
 
 /// Turns what Lambda returned into the measurement document.

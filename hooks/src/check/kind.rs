@@ -70,11 +70,12 @@ pub struct BuildContext<'a> {
     pub(crate) effects: &'a Effects,
 }
 
+#[cfg(feature = "aws")]
 impl BuildContext<'_> {
     /// The hook's shared AWS SDK config. `None` where checks are built without AWS
     /// (`validate --timeout`).
     pub fn sdk_config(&self) -> Option<&aws_config::SdkConfig> {
-        self.effects.sdk.as_ref()
+        self.effects.aws.as_ref().and_then(|aws| aws.loaded())
     }
 
     /// A value made once per hook process from the shared AWS SDK config and reused
@@ -228,6 +229,10 @@ pub(crate) const CHECK_FIELDS: [&str; 4] = ["name", "phase", "expect", "dry_run"
 #[derive(Clone)]
 pub struct Kinds {
     list: Vec<Arc<dyn DynKind>>,
+    /// How many of `list`, from the start, are built-in: they need nothing of AWS to
+    /// be built (their effects reach AWS at the first call), where users' kinds may
+    /// use [`BuildContext::sdk_config`].
+    builtin: usize,
 }
 
 impl fmt::Debug for Kinds {
@@ -245,7 +250,14 @@ impl Default for Kinds {
 impl Kinds {
     /// The built-in kinds: `invoke`, `http`, `compare`, `alarms`, `metric`, `load`.
     pub fn builtin() -> Self {
-        super::builtin(Self { list: Vec::new() })
+        let kinds = super::builtin(Self {
+            list: Vec::new(),
+            builtin: 0,
+        });
+        Self {
+            builtin: kinds.list.len(),
+            ..kinds
+        }
     }
 
     /// Adds the kind `K`.
@@ -276,6 +288,11 @@ impl Kinds {
     /// The kind called `name`.
     pub(crate) fn get(&self, name: &str) -> Option<&Arc<dyn DynKind>> {
         self.list.iter().find(|k| k.name() == name)
+    }
+
+    /// Whether `name` is one of the built-in kinds.
+    pub(crate) fn is_builtin(&self, name: &str) -> bool {
+        self.list[..self.builtin].iter().any(|k| k.name() == name)
     }
 }
 
@@ -319,10 +336,13 @@ mod tests {
         let _ = Kinds::builtin().with::<Count>();
     }
 
+    #[cfg(feature = "aws")]
     #[test]
     fn shared_values_are_made_once_per_type() {
+        let aws = crate::sdk::Aws::new(crate::sdk::Chain::Local);
+        aws.preload(aws_config::SdkConfig::builder().build());
         let effects = Effects {
-            sdk: Some(aws_config::SdkConfig::builder().build()),
+            aws: Some(aws),
             ..Effects::inert()
         };
         let deployment = Deployment::default();

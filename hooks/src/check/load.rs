@@ -25,7 +25,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 /// The most requests outstanding at once.
-pub(crate) const MAX_IN_FLIGHT: usize = 512;
+pub(crate) const MAX_IN_FLIGHT: usize = 256;
 
 /// The highest `rate` a check may ask for, in requests per second.
 pub(crate) const MAX_RATE: f64 = 10_000.0;
@@ -110,17 +110,30 @@ impl Check for LoadCheck {
         self.duration + configured
     }
 
-    async fn measure(&self, _: &CheckContext) -> Result<Value, MeasureError> {
+    async fn measure(&self, ctx: &CheckContext) -> Result<Value, MeasureError> {
         let total = (self.rate * self.duration.as_secs_f64()).round().max(1.0) as u64;
         let gap = Duration::from_secs_f64(1.0 / self.rate);
         let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
         let mut running = JoinSet::new();
-        let mut errors = 0u64;
+        // Microseconds, 1 µs to 10 min, 3 significant digits.
+        let mut tally = Tally {
+            latencies: Histogram::<u64>::new_with_bounds(1, 600_000_000, 3)
+                .map_err(|e| MeasureError::new(e.to_string()))?,
+            errors: 0,
+        };
         let started = Instant::now();
+        let mut said = started;
         for n in 0..total {
             tokio::time::sleep_until(started + gap.mul_f64(n as f64)).await;
+            while let Some(done) = running.try_join_next() {
+                tally.add(done);
+            }
+            if said.elapsed() >= PROGRESS_EVERY {
+                said = Instant::now();
+                ctx.progress(&tally.line(n, started.elapsed()));
+            }
             let Ok(slot) = slots.clone().try_acquire_owned() else {
-                errors += 1;
+                tally.errors += 1;
                 continue;
             };
             let (sender, request) = (self.sender.clone(), self.request.clone());
@@ -132,29 +145,53 @@ impl Check for LoadCheck {
                 (ok, began.elapsed())
             });
         }
-        // Microseconds, 1 µs to 10 min, 3 significant digits.
-        let mut latencies = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3)
-            .map_err(|e| MeasureError::new(e.to_string()))?;
         while let Some(done) = running.join_next().await {
-            match done {
-                Ok((ok, latency)) => {
-                    latencies.saturating_record(latency.as_micros().max(1) as u64);
-                    if !ok {
-                        errors += 1;
-                    }
-                }
-                Err(_) => errors += 1,
-            }
+            tally.add(done);
         }
         let elapsed = started.elapsed().as_secs_f64().max(f64::EPSILON);
+        let latencies = &tally.latencies;
         let q =
             |quantile: f64| millis(Duration::from_micros(latencies.value_at_quantile(quantile)));
         Ok(json!({
             "requests": total,
-            "errors": errors,
-            "error_rate": errors as f64 / total as f64,
+            "errors": tally.errors,
+            "error_rate": tally.errors as f64 / total as f64,
             "rps": total as f64 / elapsed,
             "latency_ms": { "p50": q(0.5), "p90": q(0.9), "p99": q(0.99), "max": millis(Duration::from_micros(latencies.max())) },
         }))
+    }
+}
+
+/// How often a load test says how it is going.
+const PROGRESS_EVERY: Duration = Duration::from_secs(1);
+
+/// Latencies and errors so far.
+struct Tally {
+    latencies: Histogram<u64>,
+    errors: u64,
+}
+
+impl Tally {
+    fn add(&mut self, done: Result<(bool, Duration), tokio::task::JoinError>) {
+        match done {
+            Ok((ok, latency)) => {
+                self.latencies
+                    .saturating_record(latency.as_micros().max(1) as u64);
+                if !ok {
+                    self.errors += 1;
+                }
+            }
+            Err(_) => self.errors += 1,
+        }
+    }
+
+    /// `1000 sent (200/s), 0 errors, p99 3.2 ms`.
+    fn line(&self, sent: u64, elapsed: Duration) -> String {
+        format!(
+            "{sent} sent ({:.0}/s), {} errors, p99 {:.1} ms",
+            sent as f64 / elapsed.as_secs_f64().max(f64::EPSILON),
+            self.errors,
+            self.latencies.value_at_quantile(0.99) as f64 / 1000.0
+        )
     }
 }

@@ -16,17 +16,19 @@ pub(crate) mod kind;
 pub(crate) mod load;
 pub(crate) mod metric;
 
+use crate::bounded::Measurements;
 use crate::deployment::{Deployment, Phase};
 use crate::error::EffectError;
 use crate::expect::Expect;
+use crate::measurement::{MeasurementRecord, MeasurementResult};
 use crate::redact::Redactor;
-use crate::summary::{
-    CheckOutcome, CheckStatus, MeasurementRecord, MeasurementResult, Measurements, NoProgress,
-    Progress,
-};
+use crate::summary::{CheckOutcome, CheckStatus, NoProgress, Progress};
 use async_trait::async_trait;
+#[cfg(feature = "aws")]
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+#[cfg(feature = "aws")]
 use aws_smithy_runtime_api::client::result::SdkError;
+#[cfg(feature = "aws")]
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use serde_json::Value;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -62,8 +64,9 @@ pub(crate) struct Effects {
     pub(crate) alarms: Arc<dyn AlarmSource>,
     /// CloudWatch `GetMetricData`.
     pub(crate) metrics: Arc<dyn MetricSource>,
-    /// The shared AWS SDK config, for kinds that build clients of their own.
-    pub(crate) sdk: Option<aws_config::SdkConfig>,
+    /// The shared AWS SDK config and clients, for kinds that build clients of their own.
+    #[cfg(feature = "aws")]
+    pub(crate) aws: Option<Arc<crate::sdk::Aws>>,
     /// Values kinds make once per process (their SDK clients).
     pub(crate) shared: kind::Shared,
 }
@@ -78,7 +81,8 @@ impl Effects {
             http: inert.clone(),
             alarms: inert.clone(),
             metrics: inert,
-            sdk: None,
+            #[cfg(feature = "aws")]
+            aws: None,
             shared: kind::Shared::default(),
         }
     }
@@ -182,6 +186,7 @@ impl From<EffectError> for MeasureError {
     }
 }
 
+#[cfg(feature = "aws")]
 /// Any AWS SDK error reads as `Code: message` (a service error) or its chain of
 /// causes (a transport error), never as the SDK's debug dump; so `?` works on SDK calls
 /// inside [`Check::measure`].

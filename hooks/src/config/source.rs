@@ -84,25 +84,9 @@ impl ConfigSource {
     }
 }
 
-/// Reads a config file of at most [`MAX_CONFIG_BYTES`](super::strict::MAX_CONFIG_BYTES)
-/// (one byte more tells it is too large, without reading a huge file whole).
+/// Reads a config file of at most [`MAX_CONFIG_BYTES`](super::strict::MAX_CONFIG_BYTES).
 async fn read_file(path: &std::path::Path) -> Result<String, String> {
-    use tokio::io::AsyncReadExt as _;
-    let limit = super::strict::MAX_CONFIG_BYTES;
-    let file = tokio::fs::File::open(path)
-        .await
-        .map_err(|e| e.to_string())?;
-    let mut bytes = Vec::new();
-    file.take(limit as u64 + 1)
-        .read_to_end(&mut bytes)
-        .await
-        .map_err(|e| e.to_string())?;
-    if bytes.len() > limit {
-        return Err(format!(
-            "it is larger than {}, the most a config may be",
-            crate::size::human(limit as u64)
-        ));
-    }
+    let bytes = crate::bounded::read_file(path, super::strict::MAX_CONFIG_BYTES).await?;
     String::from_utf8(bytes).map_err(|e| {
         format!(
             "it is not UTF-8 text (invalid byte at offset {}): a binary file?",

@@ -215,6 +215,28 @@ mod tests {
     }
 
     #[test]
+    fn an_alias_bomb_is_refused_before_it_expands() {
+        let mut bomb = "a0: &a0 [x, x, x, x, x, x, x, x, x]\n".to_owned();
+        for i in 1..9 {
+            let refs = vec![format!("*a{}", i - 1); 9].join(", ");
+            bomb.push_str(&format!("a{i}: &a{i} [{refs}]\n"));
+        }
+        bomb.push_str("checks: [*a8]\n");
+        let e = read(&bomb).unwrap_err();
+        assert!(
+            e.message.contains("repetition limit exceeded"),
+            "{}",
+            e.message
+        );
+    }
+
+    #[test]
+    fn a_config_over_1_mib_is_refused_by_size() {
+        let e = read(&"#".repeat(MAX_CONFIG_BYTES + 1)).unwrap_err();
+        assert_eq!(e.message, "the config is 1.0 MiB; at most 1.0 MiB is read");
+    }
+
+    #[test]
     fn numbers_and_booleans_as_keys_read_as_text() {
         assert_eq!(
             read("{1: a, true: b}").ok(),

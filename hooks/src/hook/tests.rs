@@ -483,3 +483,202 @@ async fn a_stalled_report_attempt_is_abandoned_and_retried() {
     );
     assert_eq!(*reporter.0.lock().unwrap(), 2);
 }
+
+fn spec_taking(name: &str, timeout: Duration) -> CheckSpec {
+    CheckSpec {
+        name: name.to_owned(),
+        kind: "hangs",
+        phase: None,
+        timing: crate::check::Timing {
+            timeout,
+            ..crate::check::Timing::default()
+        },
+        expect: crate::expect::Expect::compile(&["`true`"]).unwrap(),
+        dry_run: false,
+        check: Arc::new(HangsCheck),
+        redactor: crate::redact::Redactor::default(),
+    }
+}
+
+#[test]
+fn a_check_is_noted_only_when_its_worst_case_is_longer_than_the_time_left() {
+    let fits = spec_taking("fits", Duration::from_secs(10));
+    let long = spec_taking("long", Duration::from_millis(10_001));
+    let notes = timing_notes([&fits, &long].into_iter(), Duration::from_secs(10));
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert!(
+        notes[0].starts_with("check `long` may take up to 10.0s at worst, more than the 10s left"),
+        "{notes:?}"
+    );
+}
+
+#[test]
+fn invocation_errors_carry_their_type_and_message() {
+    let d = lambda_runtime::Diagnostic::from(HookError::Event(crate::event::EventError::Missing(
+        "DeploymentId",
+    )));
+    assert_eq!(d.error_type, "traffic_hook::InvalidEvent");
+    assert!(
+        d.error_message.contains("DeploymentId"),
+        "{}",
+        d.error_message
+    );
+    let d = lambda_runtime::Diagnostic::from(HookError::NotReported {
+        status: "Failed",
+        error: "AccessDenied".into(),
+    });
+    assert_eq!(d.error_type, "traffic_hook::NotReported");
+    assert_eq!(
+        d.error_message,
+        "verdict Failed could not be reported to CodeDeploy: AccessDenied"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn interrupting_stops_the_checks_in_flight_and_they_are_still_reported() {
+    let reports = Arc::new(Reports::default());
+    let hook = Arc::new(hook(
+        "checks: [ { name: hangs, hangs: {}, timeout: 5m } ]",
+        Some(Phase::Pre),
+        reports.clone(),
+    ));
+    let started = Instant::now();
+    let running = {
+        let hook = hook.clone();
+        tokio::spawn(async move { hook.handle(&event(), deadline(600)).await })
+    };
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    hook.interrupt();
+    hook.wait_idle(Duration::from_secs(60)).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    let verdict = running.await.unwrap().unwrap();
+    assert!(
+        verdict.checks[0]
+            .reason
+            .as_deref()
+            .unwrap_or_default()
+            .starts_with("interrupted: the hook was told to stop (SIGTERM) while it ran"),
+        "{:?}",
+        verdict.checks[0]
+    );
+    assert_eq!(reports.statuses(), [Status::Failed]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn waiting_for_idle_returns_at_once_when_nothing_is_in_flight() {
+    let hook = hook(SMOKE, Some(Phase::Pre), Arc::default());
+    let started = Instant::now();
+    hook.wait_idle(Duration::from_secs(60)).await;
+    assert_eq!(started.elapsed(), Duration::ZERO);
+}
+
+const SMOKE: &str = "checks: [ { name: smoke, invoke: {} } ]";
+
+fn event_n(n: usize) -> Value {
+    json!({"DeploymentId": "d-1", "LifecycleEventHookExecutionId": format!("e-{n}")})
+}
+
+#[tokio::test]
+async fn a_duplicate_delivery_gets_the_first_answer_without_a_second_report() {
+    let reports = Arc::new(Reports::default());
+    let hook = hook(
+        "checks: [ { name: a, invoke: {}, expect: \"payload.ok == `false`\" } ]",
+        Some(Phase::Pre),
+        reports.clone(),
+    );
+    let first = hook.handle(&event(), deadline(10)).await.unwrap();
+    let again = hook.handle(&event(), deadline(10)).await.unwrap();
+    assert_eq!(again.status, Status::Failed);
+    assert_eq!(again.reason, first.reason);
+    assert_eq!(
+        again.report.as_deref(),
+        Some("already reported by this process (duplicate delivery)")
+    );
+    assert_eq!(reports.statuses(), [Status::Failed]);
+}
+
+#[tokio::test]
+async fn the_last_64_events_are_remembered_and_older_ones_forgotten() {
+    let reports = Arc::new(Reports::default());
+    let hook = hook(SMOKE, Some(Phase::Pre), reports.clone());
+    for n in 0..64 {
+        hook.handle(&event_n(n), deadline(10)).await.unwrap();
+    }
+    hook.handle(&event_n(0), deadline(10)).await.unwrap();
+    assert_eq!(
+        reports.statuses().len(),
+        64,
+        "the first is still remembered"
+    );
+    hook.handle(&event_n(64), deadline(10)).await.unwrap();
+    hook.handle(&event_n(0), deadline(10)).await.unwrap();
+    assert_eq!(
+        reports.statuses().len(),
+        66,
+        "the first was forgotten and rerun"
+    );
+}
+
+#[tokio::test]
+async fn an_early_failure_names_the_deployment() {
+    let reports = Arc::new(Reports::default());
+    let verdict = hook("checks: []", Some(Phase::Pre), reports.clone())
+        .handle(&event(), deadline(10))
+        .await
+        .unwrap();
+    assert_eq!(verdict.deployment.deployment_id.as_deref(), Some("d-1"));
+    assert!(
+        verdict.reason.starts_with("invalid config"),
+        "{}",
+        verdict.reason
+    );
+    assert_eq!(reports.statuses(), [Status::Failed]);
+}
+
+/// Refuses every report.
+struct Refuses;
+
+#[async_trait]
+impl Reporter for Refuses {
+    async fn put_status(&self, _: &HookEvent, _: Status) -> Result<(), ReportError> {
+        Err(ReportError::Fatal("AccessDeniedException: no".into()))
+    }
+}
+
+#[tokio::test]
+async fn a_refused_report_is_an_invocation_error() {
+    let hook = Hook::new(
+        Config::parse(SMOKE, &kinds()),
+        Arc::new(Source(Some(facts(Some(Phase::Pre))))),
+        Arc::new(Refuses),
+        effects(),
+    );
+    let err = hook.handle(&event(), deadline(10)).await.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "verdict Succeeded could not be reported to CodeDeploy: AccessDeniedException: no"
+    );
+}
+
+#[tokio::test]
+async fn a_check_of_another_phase_is_skipped_and_says_so() {
+    let verdict = hook(
+        "checks: [ { name: later, phase: post, invoke: {} }, { name: now, phase: pre, invoke: {} } ]",
+        Some(Phase::Pre),
+        Arc::default(),
+    )
+    .handle(&event(), deadline(10))
+    .await
+    .unwrap();
+    assert_eq!(verdict.checks[0].status, CheckStatus::Skipped);
+    assert_eq!(
+        verdict.checks[0].reason.as_deref(),
+        Some("runs in phase post")
+    );
+    assert_eq!(verdict.checks[0].counts().taken(), 0);
+    assert_eq!(verdict.checks[1].status, CheckStatus::Passed);
+}

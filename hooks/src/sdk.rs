@@ -1,0 +1,128 @@
+//! The shared AWS SDK config and clients, each made at first use, once.
+//!
+//! A leaf module: the effect adapters (`aws`) and the kinds' build context (`check`)
+//! both hold an [`Aws`], and it knows neither.
+
+use aws_config::retry::RetryConfig;
+use aws_config::{BehaviorVersion, SdkConfig};
+use std::sync::{Arc, OnceLock};
+use tokio::sync::OnceCell;
+
+/// Loads the shared SDK config from the standard chain (env, profile, container, IMDS).
+pub(crate) async fn sdk_config() -> SdkConfig {
+    aws_config::load_defaults(BehaviorVersion::latest()).await
+}
+
+/// Loads the shared SDK config for a terminal run: the region comes from the
+/// environment or the profile only, so a laptop without a region never waits on the
+/// instance metadata service.
+pub(crate) async fn sdk_config_local() -> SdkConfig {
+    use aws_config::default_provider::credentials::DefaultCredentialsChain;
+    use aws_config::environment::EnvironmentVariableRegionProvider;
+    use aws_config::meta::region::RegionProviderChain;
+    use aws_config::profile::ProfileFileRegionProvider;
+    let region = || {
+        RegionProviderChain::first_try(EnvironmentVariableRegionProvider::new())
+            .or_else(ProfileFileRegionProvider::new())
+    };
+    // The credentials chain looks the region up too; without this it would ask IMDS.
+    let credentials = DefaultCredentialsChain::builder()
+        .region(region())
+        .build()
+        .await;
+    aws_config::defaults(BehaviorVersion::latest())
+        .region(region())
+        .credentials_provider(credentials)
+        .load()
+        .await
+}
+
+/// Where the SDK config comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Chain {
+    /// The standard chain (env, profile, container, IMDS): in Lambda.
+    Lambda,
+    /// A terminal: the region from the environment or the profile only.
+    Local,
+}
+
+/// The shared SDK config and the clients made from it, each made at first use.
+#[derive(Debug)]
+pub(crate) struct Aws {
+    chain: Chain,
+    sdk: OnceCell<SdkConfig>,
+    codedeploy: OnceLock<(aws_sdk_codedeploy::Client, aws_sdk_codedeploy::Client)>,
+    lambda: OnceLock<aws_sdk_lambda::Client>,
+    cloudwatch: OnceLock<aws_sdk_cloudwatch::Client>,
+    ssm: OnceLock<aws_sdk_ssm::Client>,
+}
+
+impl Aws {
+    /// Nothing loaded yet.
+    pub(crate) fn new(chain: Chain) -> Arc<Self> {
+        Arc::new(Self {
+            chain,
+            sdk: OnceCell::new(),
+            codedeploy: OnceLock::new(),
+            lambda: OnceLock::new(),
+            cloudwatch: OnceLock::new(),
+            ssm: OnceLock::new(),
+        })
+    }
+
+    /// The shared config, loaded at the first call.
+    pub(crate) async fn sdk(&self) -> &SdkConfig {
+        self.sdk
+            .get_or_init(|| async {
+                match self.chain {
+                    Chain::Lambda => sdk_config().await,
+                    Chain::Local => sdk_config_local().await,
+                }
+            })
+            .await
+    }
+
+    /// Sets the shared config, unless it is loaded already (tests).
+    #[cfg(test)]
+    pub(crate) fn preload(&self, sdk: SdkConfig) {
+        let _ = self.sdk.set(sdk);
+    }
+
+    /// The shared config, if something loaded it already.
+    pub(crate) fn loaded(&self) -> Option<&SdkConfig> {
+        self.sdk.get()
+    }
+
+    /// CodeDeploy clients: reads, and writes with the SDK's retries off (reporting
+    /// retries on its own, bounded by the Lambda deadline).
+    pub(crate) async fn codedeploy(
+        &self,
+    ) -> &(aws_sdk_codedeploy::Client, aws_sdk_codedeploy::Client) {
+        let sdk = self.sdk().await;
+        self.codedeploy.get_or_init(|| {
+            let writes = aws_sdk_codedeploy::config::Builder::from(sdk)
+                .retry_config(RetryConfig::disabled())
+                .build();
+            (
+                aws_sdk_codedeploy::Client::new(sdk),
+                aws_sdk_codedeploy::Client::from_conf(writes),
+            )
+        })
+    }
+
+    pub(crate) async fn lambda(&self) -> &aws_sdk_lambda::Client {
+        let sdk = self.sdk().await;
+        self.lambda.get_or_init(|| aws_sdk_lambda::Client::new(sdk))
+    }
+
+    pub(crate) async fn cloudwatch(&self) -> &aws_sdk_cloudwatch::Client {
+        let sdk = self.sdk().await;
+        self.cloudwatch
+            .get_or_init(|| aws_sdk_cloudwatch::Client::new(sdk))
+    }
+
+    pub(crate) async fn ssm(&self) -> &aws_sdk_ssm::Client {
+        let sdk = self.sdk().await;
+        self.ssm.get_or_init(|| aws_sdk_ssm::Client::new(sdk))
+    }
+}
