@@ -550,6 +550,7 @@ async fn interrupting_stops_the_checks_in_flight_and_they_are_still_reported() {
     tokio::time::sleep(Duration::from_secs(1)).await;
     hook.interrupt();
     hook.wait_idle(Duration::from_secs(60)).await;
+    assert!(running.is_finished(), "waited until the invocation ended");
     assert!(
         started.elapsed() < Duration::from_secs(2),
         "{:?}",
