@@ -18,7 +18,7 @@ LAMBDAS := traffic-hook demo-function
 	fuzz fuzz-smoke fuzz-tools mutants
 
 help:
-	@echo "make demo     two deployment verifications against local fakes (no AWS account)"
+	@echo "make demo     three simulated deployments of template.yaml (traffic-sim, real hooks; no AWS account)"
 	@echo "make test     fmt check, clippy -D warnings, docs, all tests, cargo-lambda invoke"
 	@echo "make lint     fmt check, clippy -D warnings, cargo doc -D warnings"
 	@echo "make invoke   cargo lambda watch + cargo lambda invoke against the fakes"
@@ -32,7 +32,7 @@ help:
 
 demo:
 	$(CARGO_BUILD)
-	target/debug/demo target/debug/traffic-hook
+	target/debug/demo template.yaml
 
 # Each step logs to $(LOGS); the last line of `make test` counts every test that ran.
 test: venv lint unit validate invoke-check fuzz-smoke

@@ -128,14 +128,18 @@ def _():
     assert len(versions) == 1, versions
 
 
-@check("each hook's TRAFFIC_HOOK_CONFIG passes `traffic-hook validate`")
+@check("each hook's TRAFFIC_HOOK_CONFIG passes `traffic-hook validate --timeout` with its Timeout")
 def _():
     binary = os.environ.get("TRAFFIC_HOOK_BIN", os.path.join(here, "..", "target", "debug", "traffic-hook"))
+    params = {k: str(v.get("Default", "")) for k, v in template.get("Parameters", {}).items()}
     for hook in ("PreTrafficHook", "PostTrafficHook"):
-        config = template["Resources"][hook]["Properties"]["Environment"]["Variables"]["TRAFFIC_HOOK_CONFIG"]
-        if isinstance(config, dict):  # !Sub: give ${...} references a value, as CloudFormation will
-            config = re.sub(r"\$\{[^}]+\}", "resolved-by-cloudformation", config["Fn::Sub"])
-        out = subprocess.run([binary, "validate"], env={"TRAFFIC_HOOK_CONFIG": config}, capture_output=True, text=True)
+        props = template["Resources"][hook]["Properties"]
+        config = props["Environment"]["Variables"]["TRAFFIC_HOOK_CONFIG"]
+        if isinstance(config, dict):  # !Sub: parameters take their defaults, the rest a value, as CloudFormation will
+            config = re.sub(r"\$\{([^}]+)\}", lambda m: params.get(m.group(1), "resolved-by-cloudformation"), config["Fn::Sub"])
+        timeout = f"{props['Timeout']}s"
+        out = subprocess.run([binary, "validate", "--timeout", timeout], env={"TRAFFIC_HOOK_CONFIG": config},
+                             capture_output=True, text=True)
         assert out.returncode == 0, f"{hook}: {out.stderr}"
 
 

@@ -1,7 +1,8 @@
-//! Fake CodeDeploy and Lambda on one loopback port.
+//! Fake CodeDeploy, Lambda and CloudWatch on one loopback port.
 //!
 //! CodeDeploy speaks awsJson1.1: `POST /` with `X-Amz-Target: CodeDeploy_20141006.<Op>`.
 //! Lambda `Invoke` speaks restJson1: `POST /2015-03-31/functions/<name>/invocations`.
+//! CloudWatch speaks Smithy RPC v2 CBOR (see [`cloudwatch`]).
 //! `GET /_testkit/calls` returns what was called, for scripts outside Rust.
 
 use axum::body::{Body, Bytes};
@@ -13,7 +14,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
+
+mod cloudwatch;
+
+pub use cloudwatch::{FakeAlarm, MetricKey, MetricStore, Stats};
 
 /// A Lambda deployment CodeDeploy knows about.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
@@ -42,6 +47,12 @@ pub struct FakeDeployment {
     /// Hooks named in the AppSpec: lifecycle event name → hook function.
     #[serde(default)]
     pub hooks: BTreeMap<String, String>,
+    /// The target version's share of traffic; default: 1 after `AllowTraffic`, else 0.
+    #[serde(default)]
+    pub target_weight: Option<f64>,
+    /// Who created it: `user` (default), `codeDeployRollback`, `CloudFormationRollback`, ...
+    #[serde(default)]
+    pub creator: Option<String>,
 }
 
 fn app() -> String {
@@ -72,6 +83,8 @@ impl FakeDeployment {
             lifecycle_event: Some(lifecycle_event.to_owned()),
             has_target: true,
             hooks: BTreeMap::new(),
+            target_weight: None,
+            creator: None,
         }
     }
 
@@ -117,6 +130,15 @@ pub struct VersionBehaviour {
     /// Instead of `payload`: a JSON string of about this many bytes.
     #[serde(default)]
     pub payload_bytes: Option<usize>,
+    /// The share of invocations that fail (`Unhandled`), spread evenly and
+    /// deterministically: with 0.25, every fourth.
+    #[serde(default)]
+    pub error_rate: f64,
+    /// Instead of `payload`: an API Gateway proxy answer that echoes the event,
+    /// `{statusCode: 200, body: "{\"ok\":true,\"version\":V,\"echo\":EVENT}"}`, as the
+    /// demo function answers.
+    #[serde(default)]
+    pub proxy_echo: bool,
 }
 
 /// A function with versions and aliases.
@@ -128,6 +150,11 @@ pub struct FakeFunction {
     /// Alias → version.
     #[serde(default)]
     pub aliases: BTreeMap<String, String>,
+    /// Alias → an additional version and its share of the alias' invocations
+    /// (`RoutingConfig`), as during a traffic shift. Calls are spread evenly and
+    /// deterministically: with 0.1, every tenth goes to the additional version.
+    #[serde(default)]
+    pub routing: BTreeMap<String, (String, f64)>,
 }
 
 /// A fault to inject into the next matching calls (a CodeDeploy operation, or `Invoke`).
@@ -186,7 +213,7 @@ pub struct Invocation {
 }
 
 #[derive(Default)]
-struct Inner {
+pub(crate) struct Inner {
     deployments: HashMap<String, FakeDeployment>,
     functions: HashMap<String, FakeFunction>,
     faults: VecDeque<(Option<String>, Fault)>,
@@ -194,6 +221,13 @@ struct Inner {
     reports: Vec<Report>,
     completed: HashSet<String>,
     invocations: Vec<Invocation>,
+    /// Invocations so far per `function:version`, for `error_rate`.
+    invoked: HashMap<String, u64>,
+    alarms: BTreeMap<String, FakeAlarm>,
+    metrics: MetricStore,
+    cloudwatch_calls: Vec<String>,
+    /// "Now" for metric queries, when a simulation runs its own clock.
+    clock: Option<Arc<dyn Fn() -> SystemTime + Send + Sync>>,
 }
 
 /// Fake CodeDeploy + Lambda. Clone it freely: clones share state.
@@ -240,7 +274,7 @@ impl FakeAws {
         Ok(self)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -293,6 +327,59 @@ impl FakeAws {
         self.lock().invocations.clone()
     }
 
+    /// The function `name`, as it stands.
+    pub fn get_function(&self, name: &str) -> Option<FakeFunction> {
+        self.lock().functions.get(name).cloned()
+    }
+
+    /// The deployment `id`, as it stands.
+    pub fn get_deployment(&self, id: &str) -> Option<FakeDeployment> {
+        self.lock().deployments.get(id).cloned()
+    }
+
+    /// Adds (or replaces) an alarm.
+    pub fn alarm(&self, alarm: FakeAlarm) -> &Self {
+        self.lock().alarms.insert(alarm.name.clone(), alarm);
+        self
+    }
+
+    /// Sets an alarm's state, as `SetAlarmState` or an evaluation would.
+    pub fn set_alarm_state(&self, name: &str, state: &str, reason: &str, at: SystemTime) {
+        if let Some(a) = self.lock().alarms.get_mut(name) {
+            a.state = state.to_owned();
+            a.reason = reason.to_owned();
+            a.updated = at
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs_f64())
+                .unwrap_or(0.0);
+        }
+    }
+
+    /// Every alarm, as it stands.
+    pub fn alarms(&self) -> Vec<FakeAlarm> {
+        self.lock().alarms.values().cloned().collect()
+    }
+
+    /// Adds samples of a metric at epoch second `t`.
+    pub fn put_metric(&self, key: MetricKey, t: i64, stats: Stats) {
+        self.lock().metrics.put(key, t, stats);
+    }
+
+    /// Reads the metrics (to evaluate alarms from the same data the hooks query).
+    pub fn with_metrics<T>(&self, read: impl FnOnce(&MetricStore) -> T) -> T {
+        read(&self.lock().metrics)
+    }
+
+    /// Makes metric queries that end "now" end at `now()` instead of the wall clock.
+    pub fn set_clock(&self, now: impl Fn() -> SystemTime + Send + Sync + 'static) {
+        self.lock().clock = Some(Arc::new(now));
+    }
+
+    /// The CloudWatch operations called so far.
+    pub fn cloudwatch_calls(&self) -> Vec<String> {
+        self.lock().cloudwatch_calls.clone()
+    }
+
     /// The router, to serve with [`crate::Server::start`].
     pub fn router(&self) -> axum::Router {
         axum::Router::new()
@@ -301,6 +388,10 @@ impl FakeAws {
             .route(
                 "/2015-03-31/functions/{name}/configuration",
                 get(configuration),
+            )
+            .route(
+                "/service/GraniteServiceVersion20100801/operation/{op}",
+                post(cloudwatch::handle),
             )
             .route("/_testkit/calls", get(recorded))
             .with_state(self.clone())
@@ -470,7 +561,7 @@ fn answer(inner: &mut Inner, operation: &str, body: &Value) -> Response {
                     "status": "InProgress", "lifecycleEvents": events,
                     "lambdaFunctionInfo": { "functionName": d.function, "functionAlias": d.alias,
                         "currentVersion": d.current_version, "targetVersion": d.target_version,
-                        "targetVersionWeight": if d.lifecycle_event.as_deref() == Some("AfterAllowTraffic") { 1.0 } else { 0.0 } }
+                        "targetVersionWeight": d.target_weight.unwrap_or(if d.lifecycle_event.as_deref() == Some("AfterAllowTraffic") { 1.0 } else { 0.0 }) }
                 } } }),
                 )
             }
@@ -480,6 +571,7 @@ fn answer(inner: &mut Inner, operation: &str, body: &Value) -> Response {
             Some(d) => aws_ok(json!({ "deploymentInfo": {
                 "applicationName": d.application, "deploymentGroupName": format!("{}-group", d.application),
                 "deploymentId": d.id, "status": "InProgress", "computePlatform": "Lambda",
+                "creator": d.creator.as_deref().unwrap_or("user"),
                 // Like the service, GetDeployment names the revision without its content;
                 // the fake uses the deployment id as the revision's hash.
                 "revision": { "revisionType": "AppSpecContent", "appSpecContent": { "sha256": d.id } }
@@ -563,26 +655,47 @@ async fn invoke(
         [n, ..] => (*n).to_owned(),
         [] => name.clone(),
     };
-    let (version, behaviour) = {
+    let (version, behaviour, fails) = {
         let mut inner = fake.lock();
         let function = inner.functions.get(&bare).cloned();
         let qualifier = q.qualifier.clone().unwrap_or_else(|| "$LATEST".to_owned());
-        let version = function.as_ref().map(|f| {
-            f.aliases
+        let routed = function
+            .as_ref()
+            .and_then(|f| f.routing.get(&qualifier).cloned());
+        let alias_calls = inner
+            .invoked
+            .entry(format!("{bare}@{qualifier}"))
+            .or_default();
+        *alias_calls += 1;
+        let n = *alias_calls as f64;
+        let version = function.as_ref().map(|f| match &routed {
+            Some((extra, w)) if (n * w).floor() > ((n - 1.0) * w).floor() => extra.clone(),
+            _ => f
+                .aliases
                 .get(&qualifier)
                 .cloned()
-                .unwrap_or(qualifier.clone())
+                .unwrap_or(qualifier.clone()),
         });
         let behaviour = function
             .zip(version.clone())
             .and_then(|(f, v)| f.versions.get(&v).cloned());
+        // Deterministic errors: the n-th call fails when n × rate passes a whole number.
+        let fails = match (&behaviour, &version) {
+            (Some(b), Some(v)) if b.error_rate > 0.0 => {
+                let n = inner.invoked.entry(format!("{bare}:{v}")).or_default();
+                *n += 1;
+                let rate = b.error_rate.min(1.0);
+                (*n as f64 * rate).floor() > ((*n - 1) as f64 * rate).floor()
+            }
+            _ => false,
+        };
         inner.invocations.push(Invocation {
             function: name.clone(),
             qualifier: q.qualifier,
             version: version.clone(),
             payload: payload.clone(),
         });
-        (version, behaviour)
+        (version, behaviour, fails)
     };
     let Some(b) = behaviour else {
         return function_not_found(format!(
@@ -593,7 +706,15 @@ async fn invoke(
     tokio::time::sleep(Duration::from_millis(b.delay_ms)).await;
     let version = version.unwrap_or_default();
     let answer = match b.payload_bytes {
+        _ if fails => {
+            json!({ "errorMessage": format!("simulated failure of version {version}"), "errorType": "SimulatedError" })
+        }
         Some(n) => Value::String("x".repeat(n.saturating_sub(2))),
+        None if b.proxy_echo => json!({
+            "statusCode": 200,
+            "headers": { "content-type": "application/json" },
+            "body": json!({ "ok": true, "version": version, "echo": payload }).to_string(),
+        }),
         None if b.payload.is_null() => json!({ "version": version, "input": payload }),
         None => b.payload,
     };
@@ -601,11 +722,12 @@ async fn invoke(
     if let Ok(v) = HeaderValue::from_str(&version) {
         resp.headers_mut().insert("x-amz-executed-version", v);
     }
-    if let Some(err) = b
-        .function_error
-        .as_deref()
-        .and_then(|e| HeaderValue::from_str(e).ok())
-    {
+    let function_error = if fails {
+        Some("Unhandled")
+    } else {
+        b.function_error.as_deref()
+    };
+    if let Some(err) = function_error.and_then(|e| HeaderValue::from_str(e).ok()) {
         resp.headers_mut().insert("x-amz-function-error", err);
     }
     resp

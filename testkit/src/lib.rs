@@ -14,14 +14,17 @@
 //! Event fixtures live in `testkit/events/`, scenarios in `testkit/fixtures/`.
 
 mod aws;
+mod cbor;
 mod http;
 mod moto;
 mod runtime;
 mod server;
+pub mod sim;
 mod tls;
 
 pub use aws::{
-    Call, FakeAws, FakeDeployment, FakeFunction, Fault, Invocation, Report, VersionBehaviour,
+    Call, FakeAlarm, FakeAws, FakeDeployment, FakeFunction, Fault, Invocation, MetricKey,
+    MetricStore, Report, Stats, VersionBehaviour,
 };
 pub use http::{FakeHttp, Route};
 pub use moto::{venv_bin, venv_python, Moto};

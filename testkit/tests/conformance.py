@@ -1,5 +1,7 @@
-"""Drives the testkit's fake CodeDeploy and Lambda with boto3, the official AWS SDK for
-Python, so the fakes' wire format is checked by a client we did not write.
+"""Drives the testkit's fake CodeDeploy, Lambda and CloudWatch with boto3, the official
+AWS SDK for Python, so the fakes' wire format is checked by a client we did not write.
+CloudWatch is spoken in Smithy RPC v2 CBOR, the protocol the AWS SDK for Rust uses,
+encoded and decoded by botocore's own CBOR serializer and parser from its service model.
 
 Usage: python conformance.py ENDPOINT_URL  (the Rust test `boto3_accepts_the_fakes` runs it)
 Prints one line per check and `N passed, N failed` at the end; exits 1 on any failure.
@@ -7,8 +9,11 @@ Prints one line per check and `N passed, N failed` at the end; exits 1 on any fa
 import json
 import sys
 
+import datetime
+
 import boto3
 import botocore.config
+import botocore.model
 from botocore.exceptions import ClientError
 
 endpoint = sys.argv[1]
@@ -16,6 +21,11 @@ cfg = botocore.config.Config(retries={"max_attempts": 1, "mode": "standard"})
 session = boto3.session.Session(aws_access_key_id="testkit", aws_secret_access_key="testkit", region_name="us-east-1")
 codedeploy = session.client("codedeploy", endpoint_url=endpoint, config=cfg)
 lam = session.client("lambda", endpoint_url=endpoint, config=cfg)
+# botocore would speak CloudWatch's JSON protocol; put CBOR first so this client speaks
+# what the Rust SDK speaks.
+botocore.model.PRIORITY_ORDERED_SUPPORTED_PROTOCOLS = ("smithy-rpc-v2-cbor",) + tuple(
+    p for p in botocore.model.PRIORITY_ORDERED_SUPPORTED_PROTOCOLS if p != "smithy-rpc-v2-cbor")
+cloudwatch = session.client("cloudwatch", endpoint_url=endpoint, config=cfg)
 
 results = []
 
@@ -97,9 +107,35 @@ def invoke_missing():
     raise AssertionError("expected ResourceNotFoundException")
 
 
+def cloudwatch_alarms():
+    eq(cloudwatch.meta.service_model.resolved_protocol, "smithy-rpc-v2-cbor", "protocol")
+    alarms = cloudwatch.describe_alarms(AlarmNamePrefix="demo-fn-")["MetricAlarms"]
+    eq([(a["AlarmName"], a["StateValue"]) for a in alarms], [("demo-fn-errors", "ALARM")], "alarms by prefix")
+    a = alarms[0]
+    eq((a["Namespace"], a["MetricName"], a["Statistic"], a["Period"], a["Threshold"]),
+       ("AWS/Lambda", "Errors", "Sum", 60, 0.0), "definition")
+    eq(a["Dimensions"], [{"Name": "FunctionName", "Value": "demo-fn"}], "dimensions")
+    eq(isinstance(a["StateUpdatedTimestamp"], datetime.datetime), True, "timestamp type")
+    eq(cloudwatch.describe_alarms(AlarmNames=["nope"])["MetricAlarms"], [], "no such alarm")
+
+
+def cloudwatch_metrics():
+    now = datetime.datetime.now(datetime.timezone.utc)
+    out = cloudwatch.get_metric_data(
+        MetricDataQueries=[{"Id": "m", "MetricStat": {"Metric": {"Namespace": "AWS/Lambda", "MetricName": "Errors",
+            "Dimensions": [{"Name": "FunctionName", "Value": "demo-fn"}]}, "Period": 60, "Stat": "Sum"}}],
+        StartTime=now - datetime.timedelta(minutes=10), EndTime=now)
+    r = out["MetricDataResults"][0]
+    eq((r["Id"], r["StatusCode"]), ("m", "Complete"), "result")
+    eq(sum(r["Values"]), 3.0, "sum of the datapoints put in")
+    eq(all(isinstance(t, datetime.datetime) for t in r["Timestamps"]), True, "timestamps")
+    eq(r["Timestamps"], sorted(r["Timestamps"], reverse=True), "newest first")
+
+
 for name, fn in [("codedeploy target", target), ("codedeploy appspec", appspec), ("codedeploy report once", report_once),
                  ("codedeploy unknown deployment", unknown_deployment), ("lambda invoke", invoke_ok),
-                 ("lambda function error and alias", invoke_error_and_alias), ("lambda missing function", invoke_missing)]:
+                 ("lambda function error and alias", invoke_error_and_alias), ("lambda missing function", invoke_missing),
+                 ("cloudwatch alarms (CBOR)", cloudwatch_alarms), ("cloudwatch metric data (CBOR)", cloudwatch_metrics)]:
     check(name, fn)
 
 failed = [r for r in results if r[1]]

@@ -4,7 +4,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::PathBuf;
-use traffic_hooks_testkit::{testkit_dir, venv_python, FakeAws};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use traffic_hooks_testkit::{testkit_dir, venv_python, FakeAlarm, FakeAws, MetricKey, Stats};
 
 /// The project virtualenv's Python (made by `make venv`).
 fn python() -> PathBuf {
@@ -17,9 +18,42 @@ fn python() -> PathBuf {
     path
 }
 
+/// An `Errors` alarm in `ALARM` for `demo-fn`, and errors 1 and 2 in the last minutes.
+fn with_alarm_and_metrics(aws: &FakeAws) {
+    let dims = [("FunctionName".to_owned(), "demo-fn".to_owned())];
+    aws.alarm(FakeAlarm {
+        name: "demo-fn-errors".into(),
+        namespace: "AWS/Lambda".into(),
+        metric: "Errors".into(),
+        dimensions: dims.clone().into(),
+        statistic: "Sum".into(),
+        period: 60,
+        evaluation_periods: 1,
+        datapoints_to_alarm: None,
+        threshold: 0.0,
+        comparison: "GreaterThanThreshold".into(),
+        treat_missing_data: "notBreaching".into(),
+        state: "ALARM".into(),
+        reason: "Threshold Crossed".into(),
+        updated: 1_700_000_000.0,
+    });
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO)
+        .as_secs() as i64;
+    let key = MetricKey {
+        namespace: "AWS/Lambda".into(),
+        name: "Errors".into(),
+        dimensions: dims.into(),
+    };
+    aws.put_metric(key.clone(), now - 200, Stats::ones_of(1.0, 10.0));
+    aws.put_metric(key, now - 30, Stats::ones_of(2.0, 10.0));
+}
+
 #[tokio::test]
 async fn boto3_accepts_the_fakes() {
     let aws = FakeAws::with_scenario();
+    with_alarm_and_metrics(&aws);
     let server = aws.start().await.unwrap();
     let script = testkit_dir().join("tests/conformance.py");
     let url = server.url();
@@ -36,6 +70,6 @@ async fn boto3_accepts_the_fakes() {
         "boto3 conformance failed:\n{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(stdout.contains("7 passed, 0 failed"), "{stdout}");
+    assert!(stdout.contains("9 passed, 0 failed"), "{stdout}");
     assert_eq!(aws.reports().len(), 1, "boto3's report was recorded once");
 }

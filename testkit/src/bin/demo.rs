@@ -1,21 +1,25 @@
-//! `make demo`: two deployment verifications by the real `traffic-hook` binary, run as
-//! Lambda runs it, against the testkit's fake CodeDeploy, Lambda and HTTP endpoints.
-//! Version 2 is healthy and passes; version 3 throws and fails.
+//! `make demo`: three simulated deployments of `template.yaml`'s `DemoFunction`, each
+//! run by `traffic-sim`'s engine with the real `traffic-hook` binaries as its hooks:
+//! one that succeeds, one the PreTraffic hook stops, and one an alarm rolls back during
+//! the canary. Each timeline is printed and drawn to `target/demo/*.html`.
 //!
-//! Usage: `demo PATH/TO/traffic-hook`.
+//! Usage: `demo [TEMPLATE]` (default `template.yaml`), from the workspace root.
 
-use serde_json::{json, Value};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
-use traffic_hooks_testkit::{event, testkit_dir, FakeAws, FakeHttp, Outcome, Route, RuntimeHost};
+use traffic_hooks_testkit::sim::{self, output, scenario::Scenario, Options};
+use traffic_hooks_testkit::testkit_dir;
+
+/// Simulated time runs this much faster than real time (hooks run in real time).
+const SPEED: f64 = 60.0;
 
 #[tokio::main]
 async fn main() -> ExitCode {
     match demo().await {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => {
-            eprintln!("demo: the verdicts were not the expected ones (Succeeded, then Failed)");
+            eprintln!("demo: the outcomes were not the expected ones");
             ExitCode::FAILURE
         }
         Err(e) => {
@@ -26,87 +30,80 @@ async fn main() -> ExitCode {
 }
 
 async fn demo() -> Result<bool, String> {
-    let binary: PathBuf = std::env::args()
+    let template_path = std::env::args()
         .nth(1)
-        .ok_or("usage: demo PATH/TO/traffic-hook")?
-        .into();
-    let read = |rel: &str| {
-        std::fs::read_to_string(testkit_dir().join(rel)).map_err(|e| format!("{rel}: {e}"))
-    };
-    let config = read("fixtures/demo-config.yaml")?;
-    let aws = FakeAws::with_scenario();
-    let aws_server = aws.start().await.map_err(|e| e.to_string())?;
-    let http = FakeHttp::new();
-    http.route("/live/health", Route::new(200, json!({ "ok": true })));
-    let http_server = http.start().await.map_err(|e| e.to_string())?;
-    let (endpoint, health) = (aws_server.url(), http_server.url());
-    let env = [
-        ("TRAFFIC_HOOK_CONFIG", config.as_str()),
-        ("AWS_ENDPOINT_URL", &endpoint),
-        ("HEALTH_URL", &health),
-    ];
-    let mut host = RuntimeHost::start(&binary, &env)
-        .await
-        .map_err(|e| format!("starting {}: {e}", binary.display()))?;
-
-    println!("traffic-hook demo: CodeDeploy, Lambda and HTTP are fakes on {endpoint} and {health}");
-    println!("checks: testkit/fixtures/demo-config.yaml\n");
+        .unwrap_or_else(|| "template.yaml".to_owned());
+    let template =
+        std::fs::read_to_string(&template_path).map_err(|e| format!("{template_path}: {e}"))?;
+    let bin_dir = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(PathBuf::from))
+        .ok_or("cannot tell where the binaries are")?;
+    let out_dir = bin_dir.join("../demo");
+    std::fs::create_dir_all(&out_dir).map_err(|e| e.to_string())?;
     let runs = [
         (
-            "PreTraffic hook, demo-fn:live from version 1 to 2 (healthy)",
-            event("pre-traffic.json"),
+            "healthy",
+            "version 2 is healthy: the canary goes through",
+            "Succeeded",
         ),
         (
-            "PreTraffic hook, demo-fn:live from version 2 to 3 (throws TypeError)",
-            json!({ "DeploymentId": "d-BADVERSION3", "LifecycleEventHookExecutionId": "demo-exec-bad" }),
+            "broken-new-version",
+            "version 2 fails every call: the PreTraffic hook stops it before any traffic moves",
+            "Failed",
+        ),
+        (
+            "canary-errors",
+            "version 2 fails one call in twenty: an alarm stops the canary and it rolls back",
+            "Stopped",
         ),
     ];
-    for (title, ev) in runs {
+    println!("traffic-hooks demo: three deployments of {template_path}'s DemoFunction, simulated on loopback");
+    println!(
+        "(CodeDeploy, Lambda and CloudWatch are local; the hooks are the real traffic-hook binary;"
+    );
+    println!(" simulated time runs {SPEED}x faster, hooks run in real time)\n");
+    let mut as_expected = true;
+    let mut pages = Vec::new();
+    for (name, title, expected) in runs {
         println!("== {title}");
-        // Log lines of earlier runs stay in the host's log: show only this run's.
-        let before = host.records("check").len();
-        if let Outcome::Error(e) = host
-            .invoke(ev, Duration::from_secs(30))
-            .await
-            .map_err(|e| e.to_string())?
-        {
-            println!("   invocation error: {e}");
-        }
-        let field = |v: &Value, k: &str| {
-            v.get(k)
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned()
+        let scenario_path = testkit_dir().join(format!("fixtures/sim/{name}.yaml"));
+        let scenario = std::fs::read_to_string(&scenario_path)
+            .map_err(|e| e.to_string())
+            .and_then(|t| Scenario::parse(&t))
+            .map_err(|e| format!("{}: {e}", scenario_path.display()))?;
+        let options = Options {
+            template: template.clone(),
+            template_path: template_path.clone(),
+            function: "DemoFunction".into(),
+            from: "1".into(),
+            to: "2".into(),
+            scenario,
+            // The template's PostTraffic alarm bake looks six times, 30 s apart; a
+            // demo looks six times a second apart.
+            parameters: BTreeMap::from([("PostTrafficBakeInterval".to_owned(), "1s".to_owned())]),
+            speed: SPEED,
+            hook_bin: None,
+            bin_dir: bin_dir.clone(),
         };
-        for c in &host.records("check")[before..] {
-            let line = format!(
-                "   {:<11} {:<6} {:<8} {}",
-                field(c, "check"),
-                field(c, "kind"),
-                field(c, "status"),
-                field(c, "reason")
-            );
-            println!("{}", line.trim_end());
-        }
-        if let Some(v) = host.records("verdict").last() {
-            println!(
-                "   verdict: {} ({}); phase {}; report {}",
-                field(v, "status"),
-                field(v, "reason"),
-                field(v, "phase"),
-                field(v, "report")
-            );
-        }
-        println!();
+        let outcome = sim::run(options, |e| println!("{}", output::line(e)))
+            .await
+            .map_err(|e| e.to_string())?;
+        let page = out_dir.join(format!("{name}.html"));
+        std::fs::write(&page, output::html(&outcome)).map_err(|e| e.to_string())?;
+        let mark = if outcome.status == expected {
+            "as expected"
+        } else {
+            "NOT as expected"
+        };
+        println!("   => {} ({mark})\n", outcome.status);
+        as_expected &= outcome.status == expected;
+        pages.push(page);
     }
-    let reports = aws.reports();
-    println!("CodeDeploy received:");
-    for r in &reports {
-        println!(
-            "   PutLifecycleEventHookExecutionStatus {} {}",
-            r.deployment_id, r.status
-        );
+    println!("Timelines drawn:");
+    for p in pages {
+        println!("   {}", p.canonicalize().unwrap_or(p).display());
     }
-    let statuses: Vec<&str> = reports.iter().map(|r| r.status.as_str()).collect();
-    Ok(statuses == ["Succeeded", "Failed"])
+    println!("\nSimulate your own: target/debug/traffic-sim --template template.yaml --function DemoFunction --speed 60 --html timeline.html");
+    Ok(as_expected)
 }
