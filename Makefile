@@ -14,7 +14,7 @@ CARGO_BUILD := cargo build --workspace --bins --quiet
 LOGS := target/test-logs
 LAMBDAS := traffic-hook demo-function
 
-.PHONY: demo test lint unit validate invoke invoke-check build deploy bench venv clean help \
+.PHONY: demo test lint unit validate invoke invoke-check build package deploy bench venv clean help \
 	fuzz fuzz-smoke fuzz-tools mutants
 
 help:
@@ -22,8 +22,9 @@ help:
 	@echo "make test     fmt check, clippy -D warnings, docs, all tests, cargo-lambda invoke"
 	@echo "make lint     fmt check, clippy -D warnings, cargo doc -D warnings"
 	@echo "make invoke   cargo lambda watch + cargo lambda invoke against the fakes"
-	@echo "make validate cfn-lint on template.yaml and the aws-sam-translator test"
+	@echo "make validate cfn-lint and aws-sam-translator tests of template.yaml, shared-hooks/ and examples/fleet/"
 	@echo "make build    cargo lambda build --release --arm64: zips for the hook and the demo function"
+	@echo "make package  dist/traffic-hook-{arm64,x86_64}.zip and dist/SHA256SUMS for shared-hooks/template.yaml"
 	@echo "make deploy   sam build + sam deploy --guided (needs the SAM CLI and an AWS account)"
 	@echo "make bench    cold start, overhead and load accuracy of the release hook (docs/performance.md)"
 	@echo "make venv     Python tools (cargo-lambda, boto3, moto, cfn-lint, SAM translator) into .venv"
@@ -51,8 +52,10 @@ unit: venv
 validate: venv
 	@mkdir -p $(LOGS)
 	$(CARGO_BUILD)
-	cfn-lint template.yaml
+	cfn-lint template.yaml shared-hooks/template.yaml examples/fleet/template.yaml
 	$(PY) tests/sam_template.py 2>&1 | tee $(LOGS)/validate.log
+	$(PY) tests/fleet_templates.py 2>&1 | tee -a $(LOGS)/validate.log
+	$(PY) tests/check_build.py 2>&1 | tee -a $(LOGS)/validate.log
 
 invoke: venv
 	bash scripts/invoke.sh
@@ -64,6 +67,22 @@ build: venv
 	rustup target add aarch64-unknown-linux-gnu
 	cargo lambda build --release --arm64 --output-format zip $(addprefix --bin ,$(LAMBDAS))
 	$(PY) scripts/check-build.py $(LAMBDAS)
+
+# The shared hooks' code (shared-hooks/template.yaml): release zips for both
+# architectures, checked, with checksums to publish beside them.
+ARCHS := arm64 x86_64
+package: venv
+	rustup target add aarch64-unknown-linux-gnu x86_64-unknown-linux-gnu
+	rm -rf dist && mkdir -p dist
+	for arch in $(ARCHS); do \
+	  flag=$$([ $$arch = arm64 ] && echo --arm64 || echo --x86-64); \
+	  cargo lambda build --release $$flag --output-format zip --bin traffic-hook \
+	    --lambda-dir target/lambda-$$arch || exit 1; \
+	  cp target/lambda-$$arch/traffic-hook/bootstrap.zip dist/traffic-hook-$$arch.zip; \
+	done
+	cd dist && sha256sum traffic-hook-*.zip > SHA256SUMS
+	$(PY) scripts/check-build.py $(foreach a,$(ARCHS),dist/traffic-hook-$(a).zip=$(a))
+	cd dist && sha256sum --check SHA256SUMS
 
 # Not run here (no AWS account). The SAM CLI builds the Rust functions with cargo-lambda
 # (BuildMethod: rust-cargolambda, a beta feature), then deploys with a guided prompt.

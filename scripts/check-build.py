@@ -1,30 +1,49 @@
-"""After `cargo lambda build --release --arm64 --output-format zip`: checks that each
-function's `bootstrap` is an aarch64 ELF executable and prints the sizes.
+"""Checks that a Lambda zip's `bootstrap` is an ELF executable for the right architecture
+and prints the sizes (unzipped binary, zip).
 
-Usage: python scripts/check-build.py NAME [NAME ...]  (looks in target/lambda/NAME/bootstrap.zip)
+Usage: python scripts/check-build.py ZIP=ARCH [ZIP=ARCH ...]   (ARCH: arm64 or x86_64)
+       python scripts/check-build.py NAME [NAME ...]  (target/lambda/NAME/bootstrap.zip, arm64)
+Exits 1 when any zip is missing, has no `bootstrap`, or is built for another machine.
 """
 import os
 import sys
 import zipfile
 
-EM_AARCH64 = 183
-failed = 0
-for name in sys.argv[1:]:
-    path = os.path.join("target", "lambda", name, "bootstrap.zip")
+# e_machine of the ELF header: what Lambda's two architectures run.
+MACHINES = {"arm64": 183, "x86_64": 62}
+NAMES = {v: k for k, v in MACHINES.items()}
+
+
+def check(path, arch):
     try:
         with zipfile.ZipFile(path) as z:
             info = z.getinfo("bootstrap")
             head = z.read("bootstrap")[:20]
     except (OSError, KeyError, zipfile.BadZipFile) as e:
-        print(f"FAIL {name}: {path}: {e}")
-        failed += 1
-        continue
-    elf = head[:4] == b"\x7fELF"
-    is64 = head[4] == 2
-    little = head[5] == 1
+        return False, f"{path}: {e}"
     machine = int.from_bytes(head[18:20], "little")
-    ok = elf and is64 and little and machine == EM_AARCH64
-    what = "aarch64 ELF" if ok else f"not an aarch64 ELF (magic={head[:4]!r}, class={head[4]}, machine={machine})"
-    print(f"{'ok  ' if ok else 'FAIL'} {name}: {what}; bootstrap {info.file_size / 1e6:.1f} MB, zip {os.path.getsize(path) / 1e6:.1f} MB")
+    elf = head[:4] == b"\x7fELF" and head[4] == 2 and head[5] == 1
+    executable = info.external_attr >> 16 & 0o111
+    ok = elf and machine == MACHINES[arch] and executable
+    if ok:
+        what = f"{arch} ELF"
+    elif not elf:
+        what = f"not a 64-bit little-endian ELF (magic={head[:4]!r})"
+    elif machine != MACHINES[arch]:
+        what = f"built for {NAMES.get(machine, f'machine {machine}')}, not {arch}"
+    else:
+        what = "bootstrap is not executable in the zip"
+    return ok, f"{path}: {what}; bootstrap {info.file_size / 1e6:.1f} MB, zip {os.path.getsize(path) / 1e6:.1f} MB"
+
+
+failed = 0
+for arg in sys.argv[1:]:
+    path, _, arch = arg.partition("=")
+    if not arch:
+        path, arch = os.path.join("target", "lambda", arg, "bootstrap.zip"), "arm64"
+    if arch not in MACHINES:
+        sys.exit(f"{arg}: unknown architecture {arch!r} (arm64 or x86_64)")
+    ok, line = check(path, arch)
+    print(f"{'ok  ' if ok else 'FAIL'} {line}")
     failed += not ok
 sys.exit(1 if failed else 0)

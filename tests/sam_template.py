@@ -9,8 +9,8 @@ import json
 import os
 import re
 import subprocess
-import sys
 
+from checks import check, finish
 from samtranslator.translator.transform import transform
 from samtranslator.yaml_helper import yaml_parse
 
@@ -39,20 +39,6 @@ resources = out["Resources"]
 
 def of_type(kind):
     return {k: v for k, v in resources.items() if v["Type"] == kind}
-
-
-results = []
-
-
-def check(name):
-    def wrap(fn):
-        try:
-            fn()
-            results.append((name, None))
-        except Exception as e:  # noqa: BLE001 - every failure is reported
-            results.append((name, f"{type(e).__name__}: {e}"))
-        return fn
-    return wrap
 
 
 @check("one CodeDeploy application for Lambda")
@@ -143,8 +129,4 @@ def _():
         assert out.returncode == 0, f"{hook}: {out.stderr}"
 
 
-failed = [r for r in results if r[1]]
-for name, err in results:
-    print(f"{'FAIL' if err else 'ok  '} {name}{': ' + err if err else ''}")
-print(f"sam-translator: {len(results) - len(failed)} passed, {len(failed)} failed")
-sys.exit(1 if failed else 0)
+finish("sam-translator")

@@ -12,11 +12,11 @@ use crate::check::{
     AlarmSource, Effects, HttpReply, HttpRequest, HttpSender, InvokeOutput, LambdaInvoker,
     MetricQuery, MetricSource,
 };
-use crate::config::{Config, ConfigError, ParameterStore};
+use crate::config::ParameterStore;
 use crate::deployment::{DeploymentSource, Facts, Phase};
 use crate::error::EffectError;
 use crate::event::HookEvent;
-use crate::hook::Hook;
+use crate::hook::{Configs, Hook};
 use crate::report::{ReportError, Reporter, Status};
 use async_trait::async_trait;
 use aws_sdk_codedeploy::error::SdkError;
@@ -219,9 +219,9 @@ pub(crate) fn effects(aws: &Arc<Aws>) -> Effects {
 }
 
 /// A hook wired to AWS: CodeDeploy for discovery and reports, the SDK for checks.
-pub(crate) fn hook(aws: &Arc<Aws>, config: Result<Config, ConfigError>) -> Hook {
+pub(crate) fn hook(aws: &Arc<Aws>, configs: Configs) -> Hook {
     let codedeploy = Arc::new(CodeDeploy(aws.clone()));
-    Hook::new(config, codedeploy.clone(), codedeploy, effects(aws))
+    Hook::new(configs, codedeploy.clone(), codedeploy, effects(aws))
 }
 
 /// The most pages a paginated read follows.

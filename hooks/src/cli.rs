@@ -40,6 +40,13 @@ enum Command {
         /// finish within it (less report_reserve) at their worst case, e.g. `60s`.
         #[arg(long, value_parser = parse_duration)]
         timeout: Option<std::time::Duration>,
+        /// With TRAFFIC_HOOK_CONFIG_SSM naming a parameter per function
+        /// (`/traffic-hooks/{{function}}`): the function whose parameter to check.
+        #[arg(long)]
+        function: Option<String>,
+        /// With a parameter per function and alias: the alias.
+        #[arg(long)]
+        alias: Option<String>,
     },
     /// Run the checks from a terminal and print a summary (exit 0 all pass, 1 otherwise).
     /// Nothing is reported to CodeDeploy.
@@ -90,9 +97,19 @@ pub(crate) async fn main(kinds: Kinds) -> ExitCode {
     let cli = Cli::parse();
     let env: BTreeMap<String, String> = std::env::vars().collect();
     match cli.command {
-        Some(Command::Validate { config, timeout }) => {
+        Some(Command::Validate {
+            config,
+            timeout,
+            function,
+            alias,
+        }) => {
             terminal_tracing();
-            validate(config, timeout, &env, &kinds).await
+            let target = Facts {
+                function,
+                alias,
+                ..Facts::default()
+            };
+            validate(config, timeout, target, &env, &kinds).await
         }
         Some(Command::Run(args)) => {
             terminal_tracing();
@@ -150,6 +167,7 @@ fn print_errors(origin: &str, e: &ConfigError) {
 async fn validate(
     config: Option<PathBuf>,
     timeout: Option<std::time::Duration>,
+    target: Facts,
     env: &BTreeMap<String, String>,
     kinds: &Kinds,
 ) -> ExitCode {
@@ -163,6 +181,28 @@ async fn validate(
                 return ExitCode::from(EXIT_INVALID);
             }
         },
+    };
+    // A parameter per function: the function (and alias) given choose it.
+    let source = match source {
+        ConfigSource::Ssm(name) if crate::config::per_function::is_per_function(&name) => {
+            let chosen = crate::config::per_function::PerFunction::new(
+                &name,
+                Arc::new(crate::aws::Ssm(crate::aws::Aws::new(
+                    crate::aws::Chain::Local,
+                ))),
+                kinds.clone(),
+                std::time::Duration::ZERO,
+            )
+            .and_then(|p| p.parameter(&Deployment::from_facts(None, target, "flags")));
+            match chosen {
+                Ok(parameter) => ConfigSource::Ssm(parameter),
+                Err(e) => {
+                    print_errors(&format!("{} (give --function)", source::ENV_SSM), &e);
+                    return ExitCode::from(EXIT_INVALID);
+                }
+            }
+        }
+        other => other,
     };
     let origin = match &source {
         ConfigSource::File(p) => p.display().to_string(),
@@ -194,7 +234,7 @@ async fn validate(
             ExitCode::SUCCESS
         }
         Ok(_) => {
-            print_errors(&origin, &ConfigError { errors: problems });
+            print_errors(&origin, &ConfigError::new(problems));
             ExitCode::from(EXIT_INVALID)
         }
         Err(e) => {

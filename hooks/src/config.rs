@@ -7,7 +7,7 @@
 //! the first.
 
 use crate::check::kind::{CHECK_FIELDS, TIMING_FIELDS};
-use crate::check::{BuildContext, CheckSpec, DynKind, Effects, Kinds, Section, Timing};
+use crate::check::{BuildContext, CheckSpec, DynKind, Effects, Functions, Kinds, Section, Timing};
 use crate::deployment::{Deployment, Facts, Phase};
 use crate::diag::{self, join, json_type, Errors, FieldError};
 use crate::duration::Duration as ConfigDuration;
@@ -20,6 +20,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub(crate) mod per_function;
 pub(crate) mod source;
 mod strict;
 
@@ -30,26 +31,46 @@ pub(crate) use source::{ConfigSource, ParameterStore};
 pub(crate) struct ConfigError {
     /// The problems, in document order.
     pub(crate) errors: Vec<FieldError>,
+    /// Where the config came from, when it is worth saying (an SSM parameter chosen per
+    /// function).
+    pub(crate) origin: Option<String>,
 }
 
 impl ConfigError {
+    /// A config error with these problems.
+    pub(crate) fn new(errors: Vec<FieldError>) -> Self {
+        Self {
+            errors,
+            origin: None,
+        }
+    }
+
     /// A config error with a single problem.
     pub(crate) fn single(path: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            errors: vec![FieldError {
-                path: path.into(),
-                message: message.into(),
-            }],
-        }
+        Self::new(vec![FieldError {
+            path: path.into(),
+            message: message.into(),
+        }])
+    }
+
+    /// Says where the config came from.
+    pub(crate) fn with_origin(mut self, origin: impl Into<String>) -> Self {
+        self.origin = Some(origin.into());
+        self
     }
 }
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let n = self.errors.len();
+        let origin = self
+            .origin
+            .as_deref()
+            .map(|o| format!(" in {o}"))
+            .unwrap_or_default();
         write!(
             f,
-            "invalid config ({n} error{}): ",
+            "invalid config{origin} ({n} error{}): ",
             if n == 1 { "" } else { "s" }
         )?;
         for (i, e) in self.errors.iter().enumerate() {
@@ -71,6 +92,8 @@ pub(crate) struct Config {
     pub(crate) dry_run: bool,
     /// Facts about the deployment for when it cannot tell (terminal runs).
     pub(crate) target: Facts,
+    /// The verdict when no check applies.
+    pub(crate) no_checks: NoChecks,
     /// The checks, in file order.
     pub(crate) checks: Vec<CheckConfig>,
 }
@@ -109,6 +132,7 @@ impl Default for Config {
             report_reserve: DEFAULT_REPORT_RESERVE,
             dry_run: false,
             target: Facts::default(),
+            no_checks: NoChecks::default(),
             checks: Vec::new(),
         }
     }
@@ -129,6 +153,8 @@ pub(crate) struct CheckConfig {
     pub(crate) expect: Vec<String>,
     /// Cannot fail the deployment.
     pub(crate) dry_run: bool,
+    /// The functions it is for (`functions:` globs); `None`: every function.
+    pub(crate) functions: Option<Functions>,
     /// Its kind.
     pub(crate) kind: Arc<dyn DynKind>,
     /// Its kind is a user's, which may need the AWS SDK config when it is built.
@@ -139,7 +165,7 @@ pub(crate) struct CheckConfig {
 
 /// A configured check that cannot run for this deployment (a variable without a value,
 /// say). It fails on its own; the other checks still run.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) struct CheckBuildError {
     /// The check's name.
     pub(crate) name: String,
@@ -149,11 +175,31 @@ pub(crate) struct CheckBuildError {
     pub(crate) phase: Option<Phase>,
     /// It cannot fail the deployment, even when it cannot run.
     pub(crate) dry_run: bool,
+    /// The functions it is for.
+    pub(crate) functions: Option<Functions>,
     /// Why it cannot run.
     pub(crate) reason: String,
 }
 
-const TOP_KEYS: [&str; 5] = ["report_reserve", "dry_run", "defaults", "target", "checks"];
+const TOP_KEYS: [&str; 6] = [
+    "report_reserve",
+    "dry_run",
+    "defaults",
+    "target",
+    "checks",
+    "no_checks",
+];
+
+/// The verdict when no check applies to a function and phase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum NoChecks {
+    /// Report `Succeeded` (the reason says nothing was checked).
+    #[default]
+    Succeed,
+    /// Report `Failed`: every function must be checked.
+    Fail,
+}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -189,7 +235,7 @@ impl<'de> Deserialize<'de> for PhaseField {
 impl Config {
     /// Parses and validates a config in YAML or JSON, with checks of `kinds`.
     pub(crate) fn parse(text: &str, kinds: &Kinds) -> Result<Self, ConfigError> {
-        let doc = strict::read(text).map_err(|e| ConfigError { errors: vec![e] })?;
+        let doc = strict::read(text).map_err(|e| ConfigError::new(vec![e]))?;
         Self::from_value(&doc, kinds)
     }
 
@@ -225,6 +271,9 @@ impl Config {
         }
         if let Some(v) = top.get("dry_run") {
             config.dry_run = errs.de(v, "dry_run").unwrap_or(false);
+        }
+        if let Some(v) = top.get("no_checks") {
+            config.no_checks = errs.de(v, "no_checks").unwrap_or_default();
         }
         let mut defaults = Timing::default();
         if let Some(v) = top.get("defaults") {
@@ -285,9 +334,7 @@ impl Config {
         if errs.is_empty() {
             Ok(config)
         } else {
-            Err(ConfigError {
-                errors: errs.into_vec(),
-            })
+            Err(ConfigError::new(errs.into_vec()))
         }
     }
 
@@ -315,6 +362,7 @@ impl Config {
                         kind: c.kind.name(),
                         phase: c.phase,
                         dry_run: c.dry_run,
+                        functions: c.functions.clone(),
                         reason,
                     })
             })
@@ -461,6 +509,23 @@ fn check(
         .get("dry_run")
         .and_then(|v| errs.de::<bool>(v, &join(path, "dry_run")))
         .unwrap_or(false);
+    let functions = map.get("functions").and_then(|v| {
+        let fpath = join(path, "functions");
+        let globs: Vec<String> = match v {
+            Value::String(s) => vec![s.clone()],
+            other => errs.de(other, &fpath)?,
+        };
+        if globs.is_empty() {
+            errs.push(
+                &fpath,
+                "empty: list the functions, or leave `functions` out for all",
+            );
+            return None;
+        }
+        Functions::new(&globs)
+            .map_err(|(i, e)| errs.push(format!("{fpath}[{i}]"), e))
+            .ok()
+    });
     let timing = timing(map, path, defaults, errs);
     let expect: Vec<String> = match map.get("expect") {
         None => Vec::new(),
@@ -538,6 +603,7 @@ fn check(
         }
     }
     Some(CheckConfig {
+        functions,
         user_kind: !kinds.is_builtin(kind.name()),
         name: name?,
         path: path.to_owned(),
@@ -588,6 +654,7 @@ impl CheckConfig {
             secrets.extend(template::env_values(&Value::String(e.clone()), vars));
         }
         Ok(CheckSpec {
+            functions: self.functions.clone(),
             redactor: crate::redact::Redactor::new(secrets),
             name: self.name.clone(),
             kind: self.kind.name(),

@@ -260,7 +260,7 @@ pub(crate) fn appspec_facts(text: &str, own_function: Option<&str>) -> Result<Fa
 }
 
 /// The bare function name of a name, partial ARN or full ARN (qualifier dropped).
-fn function_name(name_or_arn: &str) -> &str {
+pub(crate) fn function_name(name_or_arn: &str) -> &str {
     match name_or_arn.split(':').collect::<Vec<_>>().as_slice() {
         ["arn", _, "lambda", _, _, "function", name, ..] => name,
         [_, "function", name, ..] => name,

@@ -5,8 +5,9 @@
 //! event without its ids cannot be reported: that invocation returns an error.
 
 use crate::check::{phase_matches, records_snapshot, run_check, CheckSpec, Effects, Records};
+use crate::config::per_function::PerFunction;
 use crate::config::{Config, ConfigError, DEFAULT_REPORT_RESERVE, MIN_REPORT_RESERVE};
-use crate::deployment::{discover, Deployment, DeploymentSource};
+use crate::deployment::{discover, Deployment, DeploymentSource, Facts};
 use crate::event::{EventError, HookEvent};
 use crate::report::{self, ReportOutcome, Reporter, Status};
 use crate::summary::{CheckOutcome, CheckStatus, NoProgress, Progress, Verdict};
@@ -96,7 +97,11 @@ impl Verifier {
         let built = config.build_checks(&deployment, &self.env, &self.effects);
         if let Some(deadline) = deadline {
             let left = deadline.saturating_duration_since(Instant::now());
-            let running = built.iter().flatten().filter(|s| s.runs_in(phase));
+            let function = deployment.facts.function.as_deref();
+            let running = built
+                .iter()
+                .flatten()
+                .filter(|s| s.runs_in(phase) && s.is_for(function));
             for note in timing_notes(running, left) {
                 tracing::warn!(%note, "a check may not finish before the deadline");
                 deployment.notes.push(note);
@@ -105,13 +110,20 @@ impl Verifier {
         let deployment = Arc::new(deployment);
         let mut outcomes: Vec<Option<CheckOutcome>> = Vec::new();
         let mut to_run = Vec::new();
+        let function = deployment.facts.function.clone();
+        let not_for = |globs: &Option<crate::check::Functions>| -> Option<String> {
+            let (globs, f) = (globs.as_ref()?, function.as_deref()?);
+            (!globs.matches(f)).then(|| format!("for functions {globs}, not {f}"))
+        };
         for b in built {
             match b {
-                Ok(spec) if !spec.runs_in(phase) => {
-                    let why = format!(
-                        "runs in phase {}",
-                        spec.phase.map(|p| p.to_string()).unwrap_or_default()
-                    );
+                Ok(spec) if not_for(&spec.functions).is_some() || !spec.runs_in(phase) => {
+                    // The function's globs first: a check for other functions says so
+                    // whatever its phase.
+                    let why = not_for(&spec.functions).unwrap_or_else(|| {
+                        let p = spec.phase.map(|p| p.to_string()).unwrap_or_default();
+                        format!("runs in phase {p}")
+                    });
                     outcomes.push(Some(CheckOutcome::not_run(
                         &spec.name,
                         spec.kind,
@@ -125,7 +137,8 @@ impl Verifier {
                     outcomes.push(None);
                 }
                 Err(e) => {
-                    let status = if phase_matches(e.phase, phase) {
+                    let status = if phase_matches(e.phase, phase) && not_for(&e.functions).is_none()
+                    {
                         CheckStatus::Failed
                     } else {
                         CheckStatus::Skipped
@@ -146,6 +159,7 @@ impl Verifier {
             deployment,
             outcomes.into_iter().flatten().collect(),
             config.dry_run,
+            config.no_checks == crate::config::NoChecks::Fail,
         )
     }
 }
@@ -268,9 +282,26 @@ fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
 /// How many reported events a hook remembers, to answer a duplicate delivery.
 const REMEMBERED: usize = 64;
 
+/// The longest a config read (an SSM parameter) may take.
+pub(crate) const CONFIG_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Where a hook's config comes from.
+pub(crate) enum Configs {
+    /// One config for every event (or the error that every event reports).
+    One(Result<Config, ConfigError>),
+    /// A config per function, read per event.
+    PerFunction(PerFunction),
+}
+
+impl From<Result<Config, ConfigError>> for Configs {
+    fn from(c: Result<Config, ConfigError>) -> Self {
+        Self::One(c)
+    }
+}
+
 /// A CodeDeploy lifecycle hook: checks from a config, reported exactly once.
 pub(crate) struct Hook {
-    config: Result<Config, ConfigError>,
+    configs: Configs,
     source: Arc<dyn DeploymentSource>,
     reporter: Arc<dyn Reporter>,
     verifier: Verifier,
@@ -289,13 +320,13 @@ impl Hook {
     /// A hook. An `Err` config is kept: every event is then answered with `Failed` and
     /// the config error, so a deployment stops at once instead of hanging.
     pub(crate) fn new(
-        config: Result<Config, ConfigError>,
+        configs: impl Into<Configs>,
         source: Arc<dyn DeploymentSource>,
         reporter: Arc<dyn Reporter>,
         effects: Effects,
     ) -> Self {
         Self {
-            config,
+            configs: configs.into(),
             source,
             reporter,
             verifier: Verifier::new(effects),
@@ -413,40 +444,68 @@ impl Hook {
         let report_deadline = now + remaining.saturating_sub(RESPONSE_MARGIN);
         // A config built in code may hold any reserve: never leave reporting less than
         // MIN_REPORT_RESERVE, or a hanging check could eat the report's time.
-        let reserve = self
-            .config
-            .as_ref()
-            .map(|c| c.report_reserve)
-            .unwrap_or(DEFAULT_REPORT_RESERVE)
-            .max(MIN_REPORT_RESERVE + RESPONSE_MARGIN);
-        let check_deadline = now + remaining.saturating_sub(reserve);
+        let check_deadline = |reserve: Duration| {
+            now + remaining.saturating_sub(reserve.max(MIN_REPORT_RESERVE + RESPONSE_MARGIN))
+        };
         tracing::info!(deployment_id = %event.deployment_id, remaining_ms = remaining.as_millis() as u64, "lifecycle event received");
-        let stop = Stop {
-            deadline: Some(check_deadline),
+        let stop_at = |deadline| Stop {
+            deadline: Some(deadline),
             interrupted: Some(self.interrupt.subscribe()),
         };
-        let mut verdict = match &self.config {
-            Err(e) => Verdict::failed_early(unknown, e.to_string()),
-            Ok(config) => {
-                let found = tokio::select! {
-                    biased;
-                    d = discover(
-                        &*self.source,
-                        &event.deployment_id,
-                        self.own_function.as_deref(),
-                        &config.target,
-                    ) => Ok(d),
-                    why = stop.reached() => Err(why),
-                };
-                let deployment = found.unwrap_or_else(|why| {
-                    let mut d = unknown;
-                    d.merge("config target", config.target.clone());
-                    d.notes.push(format!("discovery did not finish: {why}"));
-                    d
-                });
-                self.verifier
-                    .verify(config, deployment, &stop, Arc::new(NoProgress))
-                    .await
+        // The config is known now, or (one config per function) once discovery has
+        // told the function: until then the default reserve bounds discovery.
+        let (known, target) = match &self.configs {
+            Configs::One(Ok(c)) => (Some(Ok(c.clone())), c.target.clone()),
+            Configs::One(Err(e)) => (Some(Err(e.clone())), Facts::default()),
+            Configs::PerFunction(_) => (None, Facts::default()),
+        };
+        let reserve = match &known {
+            Some(Ok(c)) => c.report_reserve,
+            _ => DEFAULT_REPORT_RESERVE,
+        };
+        let mut verdict = if let Some(Err(e)) = &known {
+            Verdict::failed_early(unknown, e.to_string())
+        } else {
+            let stop = stop_at(check_deadline(reserve));
+            let found = tokio::select! {
+                biased;
+                d = discover(
+                    &*self.source,
+                    &event.deployment_id,
+                    self.own_function.as_deref(),
+                    &target,
+                ) => Ok(d),
+                why = stop.reached() => Err(why),
+            };
+            let deployment = found.unwrap_or_else(|why| {
+                let mut d = unknown.clone();
+                d.merge("config target", target.clone());
+                d.notes.push(format!("discovery did not finish: {why}"));
+                d
+            });
+            let config = match (known, &self.configs) {
+                (Some(c), _) => c,
+                (None, Configs::PerFunction(p)) => {
+                    let left = check_deadline(reserve).saturating_duration_since(Instant::now());
+                    match p.parameter(&deployment) {
+                        Ok(name) => {
+                            tracing::info!(parameter = %name, "config of this function");
+                            let read = p.config(&name, left.min(CONFIG_READ_TIMEOUT)).await;
+                            Result::clone(&read)
+                        }
+                        Err(e) => Err(e),
+                    }
+                }
+                (None, Configs::One(c)) => c.clone(),
+            };
+            match config {
+                Err(e) => Verdict::failed_early(deployment, e.to_string()),
+                Ok(config) => {
+                    let stop = stop_at(check_deadline(config.report_reserve));
+                    self.verifier
+                        .verify(&config, deployment, &stop, Arc::new(NoProgress))
+                        .await
+                }
             }
         };
         let outcome =

@@ -3,16 +3,14 @@
 //! Every hook binary reaches [`serve`] through [`crate::main`], with its kinds.
 
 use crate::check::Kinds;
+use crate::config::per_function::{self, PerFunction};
 use crate::config::{source, ConfigSource};
-use crate::hook::HookError;
+use crate::hook::{Configs, HookError, CONFIG_READ_TIMEOUT};
 use lambda_runtime::{service_fn, LambdaEvent};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use tracing_subscriber::EnvFilter;
-
-/// The longest the config read (an SSM parameter) may take at start-up.
-pub(crate) const CONFIG_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// JSON logs, one object per line, fit for CloudWatch Logs Insights; `RUST_LOG`
 /// overrides the default level `info`.
@@ -39,27 +37,24 @@ pub(crate) async fn serve(
     // and clients are made when the first event needs them.
     let aws = crate::aws::Aws::new(crate::aws::Chain::Lambda);
     let ssm = crate::aws::Ssm(aws.clone());
-    let config = match ConfigSource::from_env(|k| env.get(k).cloned()) {
-        Some(src) => {
-            tracing::info!(source = %src.describe(), "loading config");
-            // Bounded: a stalled read must not keep the runtime from answering events.
-            match tokio::time::timeout(CONFIG_READ_TIMEOUT, src.load(Some(&ssm), &kinds)).await {
-                Ok(loaded) => loaded,
-                Err(_) => Err(crate::config::ConfigError::single(
-                    src.describe(),
-                    format!(
-                        "no answer within {}",
-                        crate::duration::format(CONFIG_READ_TIMEOUT)
-                    ),
-                )),
+    let configs: Configs = match ConfigSource::from_env(|k| env.get(k).cloned()) {
+        // One config per function: read per event, once the function is known.
+        Some(ConfigSource::Ssm(name)) if per_function::is_per_function(&name) => {
+            tracing::info!(parameter = %name, "a config per function");
+            match per_function::ttl(env.get(per_function::ENV_TTL).map(String::as_str))
+                .and_then(|ttl| PerFunction::new(&name, Arc::new(ssm), kinds, ttl))
+            {
+                Ok(p) => Configs::PerFunction(p),
+                Err(e) => Configs::One(Err(e)),
             }
         }
-        None => Err(source::missing()),
+        Some(src) => Configs::One(load(&src, &ssm, &kinds).await),
+        None => Configs::One(Err(source::missing())),
     };
-    if let Err(e) = &config {
+    if let Configs::One(Err(e)) = &configs {
         tracing::error!(error = %e, "config invalid: every event will be reported Failed");
     }
-    let hook = crate::aws::hook(&aws, config)
+    let hook = crate::aws::hook(&aws, configs)
         .with_own_function(env.get("AWS_LAMBDA_FUNCTION_NAME").cloned())
         .with_env(env);
     let hook = Arc::new(hook);
@@ -72,6 +67,26 @@ pub(crate) async fn serve(
         }
     }))
     .await
+}
+
+/// Reads the one config, bounded: a stalled read must not keep the runtime from
+/// answering events.
+async fn load(
+    src: &ConfigSource,
+    ssm: &crate::aws::Ssm,
+    kinds: &Kinds,
+) -> Result<crate::config::Config, crate::config::ConfigError> {
+    tracing::info!(source = %src.describe(), "loading config");
+    match tokio::time::timeout(CONFIG_READ_TIMEOUT, src.load(Some(ssm), kinds)).await {
+        Ok(loaded) => loaded,
+        Err(_) => Err(crate::config::ConfigError::single(
+            src.describe(),
+            format!(
+                "no answer within {}",
+                crate::duration::format(CONFIG_READ_TIMEOUT)
+            ),
+        )),
+    }
 }
 
 /// On SIGTERM (the sandbox is shutting down): stop the checks in flight, let their

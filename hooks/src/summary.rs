@@ -109,8 +109,14 @@ pub(crate) struct Verdict {
 }
 
 impl Verdict {
-    /// Judges the outcomes: `Failed` when any non-dry-run check failed.
-    pub(crate) fn judge(deployment: Deployment, checks: Vec<CheckOutcome>, dry_run: bool) -> Self {
+    /// Judges the outcomes: `Failed` when any non-dry-run check failed, or when none
+    /// applied and `fail_when_none` (`no_checks: fail`).
+    pub(crate) fn judge(
+        deployment: Deployment,
+        checks: Vec<CheckOutcome>,
+        dry_run: bool,
+        fail_when_none: bool,
+    ) -> Self {
         let blocking: Vec<&CheckOutcome> = checks.iter().filter(|c| c.blocks()).collect();
         let ran = checks
             .iter()
@@ -136,9 +142,17 @@ impl Verdict {
         if soft > 0 {
             let _ = write!(reason, " ({soft} dry-run checks failed without blocking)");
         }
-        if ran == 0 {
+        let status = if ran == 0 {
             reason = no_checks_reason(&deployment);
-        }
+            if fail_when_none {
+                reason.push_str(" (no_checks: fail)");
+                Status::Failed
+            } else {
+                status
+            }
+        } else {
+            status
+        };
         let status = if dry_run && status == Status::Failed {
             reason = format!("dry run, would have failed: {reason}");
             Status::Succeeded
@@ -433,6 +447,7 @@ mod tests {
                 outcome("b", CheckStatus::Failed, false),
             ],
             false,
+            false,
         );
         assert_eq!(v.status, Status::Failed);
         assert_eq!(v.reason, "1 of 2 checks failed: b: boom");
@@ -444,6 +459,7 @@ mod tests {
             Deployment::default(),
             vec![outcome("b", CheckStatus::Failed, true)],
             false,
+            false,
         );
         assert_eq!(v.status, Status::Succeeded);
         assert!(v.reason.contains("1 dry-run checks failed"), "{}", v.reason);
@@ -451,6 +467,7 @@ mod tests {
             Deployment::default(),
             vec![outcome("b", CheckStatus::Failed, false)],
             true,
+            false,
         );
         assert_eq!(v.status, Status::Succeeded);
         assert!(

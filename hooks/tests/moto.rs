@@ -219,3 +219,201 @@ async fn a_missing_ssm_parameter_is_a_config_error_reported_as_failed() {
         ["Failed"]
     );
 }
+
+/// The hook with a config per function, `/traffic-hooks/{{function}}` in moto's SSM.
+async fn fleet_hook(moto: &Moto, aws: &str, ttl: &str) -> RuntimeHost {
+    let env = [
+        ("TRAFFIC_HOOK_CONFIG_SSM", "/traffic-hooks/{{function}}"),
+        ("TRAFFIC_HOOK_CONFIG_TTL", ttl),
+        ("AWS_ENDPOINT_URL", aws),
+        ("AWS_ENDPOINT_URL_SSM", moto.url()),
+    ];
+    RuntimeHost::start(Path::new(BIN), &env).await.unwrap()
+}
+
+async fn put(ssm: &aws_sdk_ssm::Client, name: &str, value: &str) {
+    ssm.put_parameter()
+        .name(name)
+        .value(value)
+        .r#type(ParameterType::String)
+        .overwrite(true)
+        .send()
+        .await
+        .unwrap();
+}
+
+fn pre_event(execution: &str) -> serde_json::Value {
+    serde_json::json!({"DeploymentId": "d-PRETRAFFIC1", "LifecycleEventHookExecutionId": execution})
+}
+
+async fn respond(hook: &mut RuntimeHost, ev: serde_json::Value) -> serde_json::Value {
+    match hook.invoke(ev, Duration::from_secs(20)).await.unwrap() {
+        Outcome::Response(v) => v,
+        Outcome::Error(e) => panic!("{e}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn each_function_reads_its_own_config_and_a_missing_one_fails_only_its_events_until_created()
+{
+    let moto = Moto::start().await.unwrap();
+    let ssm = aws_sdk_ssm::Client::new(&sdk(moto.url()).await);
+    put(
+        &ssm,
+        "/traffic-hooks/demo-fn",
+        "checks: [ { name: demo-smoke, invoke: {} } ]",
+    )
+    .await;
+    let fake = FakeAws::with_scenario();
+    let aws = fake.start().await.unwrap();
+    let mut hook = fleet_hook(&moto, &aws.url(), "60s").await;
+    let demo = respond(&mut hook, pre_event("demo-1")).await;
+    assert_eq!(demo["status"], "Succeeded", "{demo:#}");
+    assert_eq!(demo["checks"][0]["name"], "demo-smoke");
+    let echo = respond(
+        &mut hook,
+        serde_json::json!({"DeploymentId": "d-ECHOFN00001", "LifecycleEventHookExecutionId": "echo-1"}),
+    )
+    .await;
+    assert_eq!(echo["status"], "Failed");
+    let reason = echo["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("cannot read parameter /traffic-hooks/echo-fn")
+            && reason.contains("ParameterNotFound"),
+        "{reason}"
+    );
+    let again = respond(&mut hook, pre_event("demo-2")).await;
+    assert_eq!(
+        again["status"], "Succeeded",
+        "the other function is unaffected: {again:#}"
+    );
+    put(
+        &ssm,
+        "/traffic-hooks/echo-fn",
+        "checks: [ { name: echo-smoke, invoke: {} } ]",
+    )
+    .await;
+    let created = respond(
+        &mut hook,
+        serde_json::json!({"DeploymentId": "d-ECHOFN00001", "LifecycleEventHookExecutionId": "echo-3"}),
+    )
+    .await;
+    assert_eq!(
+        created["status"], "Succeeded",
+        "a failed read is not cached: {created:#}"
+    );
+    assert_eq!(created["checks"][0]["name"], "echo-smoke");
+    put(
+        &ssm,
+        "/traffic-hooks/echo-fn",
+        "checks: [ { name: a, bogus: {} } ]",
+    )
+    .await;
+    let mut fresh = fleet_hook(&moto, &aws.url(), "60s").await;
+    let invalid = respond(
+        &mut fresh,
+        serde_json::json!({"DeploymentId": "d-ECHOFN00001", "LifecycleEventHookExecutionId": "echo-2"}),
+    )
+    .await;
+    let reason = invalid["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("invalid config in parameter /traffic-hooks/echo-fn"),
+        "{reason}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_functions_config_is_cached_for_the_ttl_then_read_again() {
+    let moto = Moto::start().await.unwrap();
+    let ssm = aws_sdk_ssm::Client::new(&sdk(moto.url()).await);
+    put(
+        &ssm,
+        "/traffic-hooks/demo-fn",
+        "checks: [ { name: passes, invoke: {} } ]",
+    )
+    .await;
+    let fake = FakeAws::with_scenario();
+    let aws = fake.start().await.unwrap();
+    let mut hook = fleet_hook(&moto, &aws.url(), "2s").await;
+    assert_eq!(
+        respond(&mut hook, pre_event("ttl-1")).await["status"],
+        "Succeeded"
+    );
+    put(
+        &ssm,
+        "/traffic-hooks/demo-fn",
+        "checks: [ { name: fails, invoke: {}, expect: 'function_error != null' } ]",
+    )
+    .await;
+    let cached = respond(&mut hook, pre_event("ttl-2")).await;
+    assert_eq!(
+        cached["checks"][0]["name"], "passes",
+        "within the TTL: {cached:#}"
+    );
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let reread = respond(&mut hook, pre_event("ttl-3")).await;
+    assert_eq!(
+        reread["checks"][0]["name"], "fails",
+        "after the TTL: {reread:#}"
+    );
+    assert_eq!(reread["status"], "Failed");
+}
+
+/// `traffic-hook validate` with `TRAFFIC_HOOK_CONFIG_SSM=/traffic-hooks/{{function}}`.
+fn validate_per_function(moto: &Moto, args: &[&str]) -> Output {
+    std::process::Command::new(BIN)
+        .arg("validate")
+        .args(args)
+        .env_clear()
+        .env("TRAFFIC_HOOK_CONFIG_SSM", "/traffic-hooks/{{function}}")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_ENDPOINT_URL_SSM", moto.url())
+        .output()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn validate_checks_the_parameter_of_the_function_given() {
+    let moto = Moto::start().await.unwrap();
+    let ssm = aws_sdk_ssm::Client::new(&sdk(moto.url()).await);
+    put(
+        &ssm,
+        "/traffic-hooks/orders-api",
+        "checks: [ { name: a, invoke: {} } ]",
+    )
+    .await;
+    put(
+        &ssm,
+        "/traffic-hooks/billing-api",
+        "checks: [ { name: a, invok: {} } ]",
+    )
+    .await;
+    // Exit code and everything printed.
+    let validate = |args: &[&str]| {
+        let o = tokio::task::block_in_place(|| validate_per_function(&moto, args));
+        let text = String::from_utf8_lossy(&o.stdout) + String::from_utf8_lossy(&o.stderr);
+        (o.status.code(), text.into_owned())
+    };
+
+    let (code, text) = validate(&["--function", "orders-api"]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("/traffic-hooks/orders-api"), "{text}");
+
+    let (code, text) = validate(&["--function", "billing-api"]);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(
+        text.contains("/traffic-hooks/billing-api") && text.contains("checks[0]"),
+        "{text}"
+    );
+
+    let (code, text) = validate(&["--function", "search-api"]);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(text.contains("/traffic-hooks/search-api"), "{text}");
+
+    let (code, text) = validate(&[]);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(text.contains("give --function"), "{text}");
+}

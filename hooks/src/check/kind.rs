@@ -217,7 +217,7 @@ pub(crate) const TIMING_FIELDS: [&str; 6] = [
 ];
 
 /// The other fields every check has.
-pub(crate) const CHECK_FIELDS: [&str; 4] = ["name", "phase", "expect", "dry_run"];
+pub(crate) const CHECK_FIELDS: [&str; 5] = ["name", "phase", "expect", "dry_run", "functions"];
 
 /// The kinds a config may use: the built-ins, plus yours.
 ///

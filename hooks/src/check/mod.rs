@@ -259,6 +259,41 @@ impl Timing {
     }
 }
 
+/// Which functions a check is for: shell-style globs over the deployed function's name
+/// (`orders-*`, `billing-api`). A check without them is for every function.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Functions(Vec<glob::Pattern>);
+
+impl Functions {
+    /// Compiles `globs`, each error naming its index.
+    pub(crate) fn new(globs: &[String]) -> Result<Self, (usize, String)> {
+        globs
+            .iter()
+            .enumerate()
+            .map(|(i, g)| {
+                if g.trim().is_empty() {
+                    return Err((i, "must not be empty".to_owned()));
+                }
+                glob::Pattern::new(g).map_err(|e| (i, format!("`{g}` is not a glob: {}", e.msg)))
+            })
+            .collect::<Result<_, _>>()
+            .map(Self)
+    }
+
+    /// Whether `function` (a name, or an ARN whose name is taken) is one of them.
+    pub(crate) fn matches(&self, function: &str) -> bool {
+        let name = crate::deployment::function_name(function);
+        self.0.iter().any(|p| p.matches(name))
+    }
+}
+
+impl std::fmt::Display for Functions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let globs: Vec<&str> = self.0.iter().map(glob::Pattern::as_str).collect();
+        f.write_str(&globs.join(", "))
+    }
+}
+
 /// A check ready to run: what it measures, when it runs and how it is judged.
 #[derive(Clone)]
 pub(crate) struct CheckSpec {
@@ -278,6 +313,8 @@ pub(crate) struct CheckSpec {
     pub(crate) check: Arc<dyn Check>,
     /// Scrubs the values its config filled from `{{env.*}}` out of what is shown.
     pub(crate) redactor: Redactor,
+    /// The functions it is for; `None`: every function.
+    pub(crate) functions: Option<Functions>,
 }
 
 impl std::fmt::Debug for CheckSpec {
@@ -297,6 +334,15 @@ impl CheckSpec {
     /// Whether it runs in `phase` (`None`: the phase is unknown, so every check runs).
     pub(crate) fn runs_in(&self, phase: Option<Phase>) -> bool {
         phase_matches(self.phase, phase)
+    }
+
+    /// Whether it is for `function` (`None`: unknown, so it runs: more checking is the
+    /// safe side).
+    pub(crate) fn is_for(&self, function: Option<&str>) -> bool {
+        match (&self.functions, function) {
+            (Some(globs), Some(f)) => globs.matches(f),
+            _ => true,
+        }
     }
 
     /// The longest its measurement loop can take.
@@ -485,6 +531,7 @@ mod tests {
             dry_run: false,
             check: Arc::new(check),
             redactor: Redactor::default(),
+            functions: None,
         }
     }
 

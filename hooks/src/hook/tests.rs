@@ -489,6 +489,7 @@ fn spec_taking(name: &str, timeout: Duration) -> CheckSpec {
         name: name.to_owned(),
         kind: "hangs",
         phase: None,
+        functions: None,
         timing: crate::check::Timing {
             timeout,
             ..crate::check::Timing::default()
