@@ -14,7 +14,7 @@ CARGO_BUILD := cargo build --workspace --bins --quiet
 LOGS := target/test-logs
 LAMBDAS := traffic-hook demo-function
 
-.PHONY: demo test lint unit validate invoke invoke-check build package deploy bench venv clean help \
+.PHONY: demo test lint unit validate invoke invoke-check build package deploy bench bench-smoke bench-tools venv clean help \
 	fuzz fuzz-smoke fuzz-tools mutants
 
 help:
@@ -26,7 +26,7 @@ help:
 	@echo "make build    cargo lambda build --release --arm64: zips for the hook and the demo function"
 	@echo "make package  dist/traffic-hook-{arm64,x86_64}.zip and dist/SHA256SUMS for shared-hooks/template.yaml"
 	@echo "make deploy   sam build + sam deploy --guided (needs the SAM CLI and an AWS account)"
-	@echo "make bench    cold start, overhead and load accuracy of the release hook (docs/performance.md)"
+	@echo "make bench    load vs wrk and hey, cold start vs a bare hello world, size, RSS, overhead (docs/performance.md)"
 	@echo "make venv     Python tools (cargo-lambda, boto3, moto, cfn-lint, SAM translator) into .venv"
 	@echo "make fuzz     each fuzz target for FUZZ_SECONDS (default 600); make fuzz-smoke: 20 s each"
 	@echo "make mutants  cargo-mutants on the never-hang path (hook, report, bounded readers)"
@@ -36,7 +36,7 @@ demo:
 	target/debug/demo template.yaml
 
 # Each step logs to $(LOGS); the last line of `make test` counts every test that ran.
-test: venv lint unit validate invoke-check fuzz-smoke
+test: venv lint unit validate invoke-check fuzz-smoke bench-smoke
 	@bash scripts/test-summary.sh $(LOGS)/unit.log $(LOGS)/validate.log
 
 lint:
@@ -63,9 +63,16 @@ invoke: venv
 invoke-check: venv
 	bash scripts/invoke.sh --check
 
+# Release builds link at a fixed address (non-PIE): 1.2 MB less of relocations, which
+# the loader would otherwise apply at every cold start. Set per target, and only on
+# commands that pass --target (cargo-lambda does), so build scripts and proc macros,
+# which must stay position-independent, are untouched.
+STATIC := CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUSTFLAGS="-C relocation-model=static" \
+	CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUSTFLAGS="-C relocation-model=static"
+
 build: venv
 	rustup target add aarch64-unknown-linux-gnu
-	cargo lambda build --release --arm64 --output-format zip $(addprefix --bin ,$(LAMBDAS))
+	$(STATIC) cargo lambda build --release --arm64 --output-format zip $(addprefix --bin ,$(LAMBDAS))
 	$(PY) scripts/check-build.py $(LAMBDAS)
 
 # The shared hooks' code (shared-hooks/template.yaml): release zips for both
@@ -76,7 +83,7 @@ package: venv
 	rm -rf dist && mkdir -p dist
 	for arch in $(ARCHS); do \
 	  flag=$$([ $$arch = arm64 ] && echo --arm64 || echo --x86-64); \
-	  cargo lambda build --release $$flag --output-format zip --bin traffic-hook \
+	  $(STATIC) cargo lambda build --release $$flag --output-format zip --bin traffic-hook \
 	    --lambda-dir target/lambda-$$arch || exit 1; \
 	  cp target/lambda-$$arch/traffic-hook/bootstrap.zip dist/traffic-hook-$$arch.zip; \
 	done
@@ -91,13 +98,38 @@ deploy:
 	sam build --beta-features
 	sam deploy --guided --capabilities CAPABILITY_IAM
 
-bench:
-	cargo build --release --workspace --bins --quiet
-	target/release/bench target/release/traffic-hook 10
+# Every figure of docs/performance.md in one run, each beside its reference: the
+# release hook from `make package`, a bare lambda_runtime hello world built the same
+# way, wrk, hey and nginx (from the system's packages).
+bench: package bench-tools
+	$(STATIC) cargo lambda build --release --x86-64 --bin bare-lambda
+	cargo build --release --quiet -p traffic-hooks-testkit --bin bench
+	target/release/bench --hook target/x86_64-unknown-linux-gnu/release/traffic-hook \
+	  --hello target/lambda/bare-lambda/bootstrap \
+	  --size-of target/aarch64-unknown-linux-gnu/release/traffic-hook
+
+# In `make test`: the whole harness, briefly, on the debug builds; no goals judged.
+bench-smoke: bench-tools
+	$(CARGO_BUILD)
+	target/debug/bench --smoke --hook target/debug/traffic-hook --hello target/debug/bare-lambda \
+	  --rates 1000 --seconds 1 --rounds 1 --starts 3 --invocations 10
+
+# wrk, hey and nginx from Debian's packages, where missing.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+bench-tools:
+	@missing=""; \
+	for t in wrk hey nginx; do command -v $$t >/dev/null || [ -x /usr/sbin/$$t ] || missing="$$missing $$t"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing$$missing"; \
+	  $(SUDO) apt-get update -q >/dev/null; \
+	  pkgs=$$(echo $$missing | sed 's/nginx/nginx-light/'); \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$pkgs >/dev/null || \
+	    $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$(echo $$missing) >/dev/null; \
+	fi
 
 # Fuzzing: cargo-fuzz (crates.io, into .tools) on the machine's stable toolchain,
 # whose nightly features RUSTC_BOOTSTRAP=1 unlocks (no other toolchain can be fetched).
-FUZZ_TARGETS := event config expect template
+FUZZ_TARGETS := event config expect template wire
 FUZZ_SECONDS ?= 600
 CARGO_FUZZ := RUSTC_BOOTSTRAP=1 cargo fuzz
 

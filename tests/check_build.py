@@ -14,9 +14,9 @@ root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 script = os.path.join(root, "scripts", "check-build.py")
 
 
-def elf(machine):
-    # 64-bit, little-endian ELF header up to e_machine.
-    return b"\x7fELF\x02\x01\x01" + bytes(9) + (2).to_bytes(2, "little") + machine.to_bytes(2, "little") + bytes(44)
+def elf(machine, kind=2):
+    # 64-bit, little-endian ELF header up to e_machine; kind 2 is ET_EXEC, 3 ET_DYN (PIE).
+    return b"\x7fELF\x02\x01\x01" + bytes(9) + kind.to_bytes(2, "little") + machine.to_bytes(2, "little") + bytes(44)
 
 
 def make_zip(directory, name, data, mode=0o755, entry="bootstrap"):
@@ -43,6 +43,7 @@ with tempfile.TemporaryDirectory() as d:
         ("refuses an arm64 binary where x86_64 is wanted", [f"{arm}=x86_64"], 1, "built for arm64, not x86_64"),
         ("refuses a script", [f"{make_zip(d, 'sh.zip', b'#!/bin/sh' + bytes(20))}=arm64"], 1, "not a 64-bit little-endian ELF"),
         ("refuses a bootstrap that is not executable", [f"{make_zip(d, 'rw.zip', elf(183), mode=0o644)}=arm64"], 1, "not executable"),
+        ("refuses a position-independent binary", [f"{make_zip(d, 'pie.zip', elf(183, kind=3))}=arm64"], 1, "position-independent"),
         ("refuses a zip without bootstrap", [f"{make_zip(d, 'no.zip', elf(183), entry='main')}=arm64"], 1, "bootstrap"),
         ("refuses a missing zip", [f"{d}/missing.zip=arm64"], 1, "No such file"),
         ("refuses an unknown architecture", [f"{arm}=riscv64"], 1, "unknown architecture"),

@@ -10,18 +10,21 @@
 use crate::bounded::Capped;
 use crate::check::{
     AlarmSource, Effects, HttpReply, HttpRequest, HttpSender, InvokeOutput, LambdaInvoker,
-    MetricQuery, MetricSource,
+    MetricQuery, MetricSource, Repeater,
 };
 use crate::config::ParameterStore;
 use crate::deployment::{DeploymentSource, Facts, Phase};
 use crate::error::EffectError;
 use crate::event::HookEvent;
 use crate::hook::{Configs, Hook};
+use crate::net;
 use crate::report::{ReportError, Reporter, Status};
+use crate::wire::Target;
 use async_trait::async_trait;
 use aws_sdk_codedeploy::error::SdkError;
 use aws_sdk_codedeploy::types::{LifecycleEventStatus, RevisionLocation};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
+use tokio::time::Instant;
 
 pub(crate) use crate::sdk::{Aws, Chain};
 
@@ -210,7 +213,7 @@ pub(crate) fn effects(aws: &Arc<Aws>) -> Effects {
     let cloudwatch = Arc::new(CloudWatch(aws.clone()));
     Effects {
         lambda: Arc::new(Lambda(aws.clone())),
-        http: Arc::new(SigningSender::new(aws.clone())),
+        http: Arc::new(Sender::new(aws.clone())),
         alarms: cloudwatch.clone(),
         metrics: cloudwatch,
         aws: Some(aws.clone()),
@@ -360,163 +363,348 @@ impl MetricSource for CloudWatch {
     }
 }
 
-/// The reqwest (rustls) implementation, with one connection pool for all checks.
-#[derive(Debug, Clone)]
-pub(crate) struct ReqwestSender {
-    client: reqwest::Client,
-}
+/// The most redirects an `http` check follows.
+const MAX_REDIRECTS: usize = 10;
 
-impl ReqwestSender {
-    /// A sender with its own client.
-    pub(crate) fn new() -> Result<Self, EffectError> {
-        let client = reqwest::Client::builder()
-            .user_agent(concat!("traffic-hook/", env!("CARGO_PKG_VERSION")))
-            // Idle connections hold buffers: a load burst must not leave hundreds behind.
-            .pool_max_idle_per_host(16)
-            .build()
-            .map_err(|e| EffectError::new("HTTP client", crate::error::chain(&e)))?;
-        Ok(Self { client })
-    }
-}
+/// A SigV4 signature is accepted for five minutes after its `x-amz-date`: a load
+/// connection signs its request again after this long.
+const RESIGN_AFTER: std::time::Duration = std::time::Duration::from_secs(4 * 60);
 
-#[async_trait]
-impl HttpSender for ReqwestSender {
-    async fn send(&self, req: &HttpRequest) -> Result<HttpReply, EffectError> {
-        let method = reqwest::Method::from_bytes(req.method.as_str().as_bytes())
-            .map_err(|e| EffectError::new("HTTP", e.to_string()))?;
-        let mut builder = self.client.request(method, &req.url).timeout(req.timeout);
-        for (name, value) in &req.headers {
-            builder = builder.header(name, value);
-        }
-        if let Some(body) = &req.body {
-            builder = builder.body(body.clone());
-        }
-        // reqwest names the URL in its message; ours names a redacted one already.
-        let failed = |e: reqwest::Error| {
-            let retryable = e.is_timeout() || e.is_connect();
-            let message = crate::error::chain(&e.without_url());
-            EffectError {
-                operation: "HTTP",
-                message,
-                retryable,
-            }
-        };
-        let mut resp = builder.send().await.map_err(failed)?;
-        let status = resp.status().as_u16();
-        let headers = resp
-            .headers()
-            .iter()
-            .map(|(k, v)| {
-                (
-                    k.as_str().to_owned(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
-            .collect();
-        // Streamed with a cap: a 50 MB answer must not take a 128 MB hook down.
-        let capped = |e: String| EffectError::new("HTTP", e);
-        let mut body =
-            Capped::new(req.max_body, req.keep_body, resp.content_length()).map_err(capped)?;
-        while let Some(chunk) = resp.chunk().await.map_err(failed)? {
-            body.push(&chunk).map_err(capped)?;
-        }
-        let body = body.finish();
-        Ok(HttpReply {
-            status,
-            headers,
-            body,
-        })
-    }
-}
-
-/// HTTP with SigV4 signing for requests that ask for it (`http.sigv4`), using the
-/// shared credentials chain. The HTTP client (and its TLS roots) is made at the first
-/// request.
+/// HTTP for the `http` check and `load` (over [`crate::net`]): SigV4 signing for
+/// requests that ask for it (`http.sigv4`) with the shared credentials chain,
+/// redirects followed. TLS roots are loaded at the first `https` request.
 #[derive(Debug)]
-pub(crate) struct SigningSender {
-    inner: OnceLock<Result<ReqwestSender, EffectError>>,
+pub(crate) struct Sender {
     aws: Arc<Aws>,
 }
 
-impl SigningSender {
+impl Sender {
     /// A sender that signs with `aws`'s credentials and region.
     pub(crate) fn new(aws: Arc<Aws>) -> Self {
-        Self {
-            inner: OnceLock::new(),
-            aws,
+        Self { aws }
+    }
+}
+
+/// Signs `req` in place when it asks for SigV4.
+async fn sign(aws: &Aws, req: &mut HttpRequest) -> Result<(), EffectError> {
+    sign_headers(aws, req)
+        .await
+        .map_err(|e| EffectError::new("SigV4", e))
+}
+
+async fn sign_headers(aws: &Aws, req: &mut HttpRequest) -> Result<(), String> {
+    use aws_credential_types::provider::ProvideCredentials;
+    use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
+    let Some(sigv4) = req.sigv4.clone() else {
+        return Ok(());
+    };
+    let sdk = aws.sdk().await;
+    let provider = sdk
+        .credentials_provider()
+        .ok_or("sigv4: no AWS credentials are configured")?;
+    let identity = provider
+        .provide_credentials()
+        .await
+        .map_err(|e| format!("sigv4: credentials: {e}"))?
+        .into();
+    let region = sigv4
+        .region
+        .or_else(|| sdk.region().map(|r| r.to_string()))
+        .ok_or("sigv4: no region: set sigv4.region or AWS_REGION")?;
+    let params = aws_sigv4::sign::v4::SigningParams::builder()
+        .identity(&identity)
+        .region(&region)
+        .name(&sigv4.service)
+        .time(std::time::SystemTime::now())
+        .settings(SigningSettings::default())
+        .build()
+        .map_err(|e| format!("sigv4: {e}"))?
+        .into();
+    let body = req.body.as_deref().unwrap_or_default();
+    let signable = SignableRequest::new(
+        req.method.as_str(),
+        req.url.as_str(),
+        req.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        SignableBody::Bytes(body),
+    )
+    .map_err(|e| format!("sigv4: {e}"))?;
+    let (instructions, _) = sign(signable, &params)
+        .map_err(|e| format!("sigv4: {e}"))?
+        .into_parts();
+    let (headers, _) = instructions.into_parts();
+    for h in headers {
+        req.headers
+            .insert(h.name().to_owned(), h.value().to_owned());
+    }
+    Ok(())
+}
+
+fn target(req: &HttpRequest) -> Result<Target, EffectError> {
+    Target::parse(&req.url).map_err(|e| EffectError::new("HTTP", e))
+}
+
+#[async_trait]
+impl HttpSender for Sender {
+    async fn send(&self, req: &HttpRequest) -> Result<HttpReply, EffectError> {
+        let origin = target(req)?;
+        let mut hop = req.clone();
+        for _ in 0..=MAX_REDIRECTS {
+            let to = target(&hop)?;
+            let mut signed = hop.clone();
+            // Credentials go to the origin the config names, never where a redirect leads.
+            if to.same_origin(&origin) {
+                sign(&self.aws, &mut signed).await?;
+            }
+            let bytes = net::encode(
+                signed.method.as_str(),
+                &to,
+                &signed.headers,
+                signed.body.as_deref(),
+            )?;
+            let mut body = Capped::new(req.max_body, req.keep_body, None)
+                .map_err(|e| EffectError::new("HTTP", e))?;
+            let head =
+                net::send_once(&to, &bytes, hop.method.as_str() == "HEAD", &mut body).await?;
+            let location = head
+                .headers
+                .iter()
+                .find(|(k, _)| k == "location")
+                .map(|(_, v)| v.as_str());
+            match (head.status, location) {
+                (301 | 302 | 303 | 307 | 308, Some(location)) => {
+                    hop = redirected(&hop, &origin, head.status, location)
+                        .map_err(|e| EffectError::new("HTTP", e))?;
+                }
+                _ => {
+                    return Ok(HttpReply {
+                        status: head.status,
+                        headers: head.headers.into_iter().collect(),
+                        body: body.finish(),
+                    })
+                }
+            }
         }
+        Err(EffectError::new(
+            "HTTP",
+            format!("too many redirects (more than {MAX_REDIRECTS})"),
+        ))
     }
 
-    fn inner(&self) -> Result<&ReqwestSender, EffectError> {
-        self.inner
-            .get_or_init(ReqwestSender::new)
-            .as_ref()
-            .map_err(Clone::clone)
+    async fn connect(
+        self: Arc<Self>,
+        req: Arc<HttpRequest>,
+    ) -> Result<Box<dyn Repeater>, EffectError> {
+        let to = target(&req)?;
+        let mut signed = (*req).clone();
+        sign(&self.aws, &mut signed).await?;
+        let bytes = net::encode(
+            signed.method.as_str(),
+            &to,
+            &signed.headers,
+            signed.body.as_deref(),
+        )?;
+        Ok(Box::new(Repeat {
+            head_request: req.method.as_str() == "HEAD",
+            resign: req
+                .sigv4
+                .is_some()
+                .then(|| (self.aws.clone(), req.clone(), Instant::now())),
+            target: to,
+            bytes,
+            conn: None,
+        }))
     }
+}
 
-    async fn sign(&self, req: &mut HttpRequest) -> Result<(), EffectError> {
-        self.sign_headers(req)
-            .await
-            .map_err(|e| EffectError::new("SigV4", e))
+/// The request a redirect leads to: `303` (and `301`/`302` after anything but `GET`
+/// or `HEAD`) becomes a `GET` without a body, as browsers do; another origin gets no
+/// credentials (`authorization`, `cookie`, `proxy-authorization`, SigV4 headers).
+fn redirected(
+    req: &HttpRequest,
+    origin: &Target,
+    status: u16,
+    location: &str,
+) -> Result<HttpRequest, String> {
+    let base = url::Url::parse(&req.url).map_err(|e| e.to_string())?;
+    let next = base
+        .join(location)
+        .map_err(|e| format!("redirect to an invalid location: {e}"))?;
+    if !matches!(next.scheme(), "http" | "https") {
+        return Err(format!("redirect to scheme `{}`", next.scheme()));
     }
+    let mut hop = req.clone();
+    hop.url = next.to_string();
+    let to_get = status == 303
+        || (matches!(status, 301 | 302) && !matches!(req.method.as_str(), "GET" | "HEAD"));
+    if to_get {
+        hop.method = crate::check::Method::default();
+        hop.body = None;
+        hop.headers.retain(|k, _| {
+            !k.eq_ignore_ascii_case("content-type") && !k.eq_ignore_ascii_case("content-length")
+        });
+    }
+    if !target(&hop).is_ok_and(|t| t.same_origin(origin)) {
+        hop.headers.retain(|k, _| {
+            let k = k.to_ascii_lowercase();
+            !matches!(
+                k.as_str(),
+                "authorization" | "cookie" | "proxy-authorization"
+            ) && !k.starts_with("x-amz-")
+        });
+        hop.sigv4 = None;
+    }
+    Ok(hop)
+}
 
-    async fn sign_headers(&self, req: &mut HttpRequest) -> Result<(), String> {
-        use aws_credential_types::provider::ProvideCredentials;
-        use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
-        let Some(sigv4) = req.sigv4.clone() else {
-            return Ok(());
-        };
-        let sdk = self.aws.sdk().await;
-        let provider = sdk
-            .credentials_provider()
-            .ok_or("sigv4: no AWS credentials are configured")?;
-        let identity = provider
-            .provide_credentials()
-            .await
-            .map_err(|e| format!("sigv4: credentials: {e}"))?
-            .into();
-        let region = sigv4
-            .region
-            .or_else(|| sdk.region().map(|r| r.to_string()))
-            .ok_or("sigv4: no region: set sigv4.region or AWS_REGION")?;
-        let params = aws_sigv4::sign::v4::SigningParams::builder()
-            .identity(&identity)
-            .region(&region)
-            .name(&sigv4.service)
-            .time(std::time::SystemTime::now())
-            .settings(SigningSettings::default())
-            .build()
-            .map_err(|e| format!("sigv4: {e}"))?
-            .into();
-        let body = req.body.as_deref().unwrap_or_default();
-        let signable = SignableRequest::new(
-            req.method.as_str(),
-            req.url.as_str(),
-            req.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-            SignableBody::Bytes(body),
-        )
-        .map_err(|e| format!("sigv4: {e}"))?;
-        let (instructions, _) = sign(signable, &params)
-            .map_err(|e| format!("sigv4: {e}"))?
-            .into_parts();
-        let (headers, _) = instructions.into_parts();
-        for h in headers {
-            req.headers
-                .insert(h.name().to_owned(), h.value().to_owned());
-        }
+/// `load`'s connection: one encoded request written again and again.
+struct Repeat {
+    target: Target,
+    bytes: Vec<u8>,
+    head_request: bool,
+    /// For a signed request: what signs it again, and when it was signed.
+    resign: Option<(Arc<Aws>, Arc<HttpRequest>, Instant)>,
+    conn: Option<net::Conn>,
+}
+
+/// Drops a body, counting nothing: `load` keeps no bodies.
+struct Drain;
+
+impl net::BodySink for Drain {
+    fn data(&mut self, _: &[u8]) -> Result<(), String> {
         Ok(())
     }
 }
 
 #[async_trait]
-impl HttpSender for SigningSender {
-    async fn send(&self, req: &HttpRequest) -> Result<HttpReply, EffectError> {
-        let inner = self.inner()?;
-        if req.sigv4.is_none() {
-            return inner.send(req).await;
+impl Repeater for Repeat {
+    async fn repeat(&mut self) -> Result<u16, EffectError> {
+        if let Some((aws, req, at)) = &mut self.resign {
+            if at.elapsed() >= RESIGN_AFTER {
+                let mut signed = (**req).clone();
+                sign(aws, &mut signed).await?;
+                self.bytes = net::encode(
+                    signed.method.as_str(),
+                    &self.target,
+                    &signed.headers,
+                    signed.body.as_deref(),
+                )?;
+                *at = Instant::now();
+            }
         }
-        let mut signed = req.clone();
-        self.sign(&mut signed).await?;
-        inner.send(&signed).await
+        loop {
+            // Taken while in use: a request cut short (its timeout) leaves no
+            // half-read connection behind.
+            let (mut conn, fresh) = match self.conn.take() {
+                Some(c) => (c, false),
+                None => (net::Conn::open(&self.target).await?, true),
+            };
+            match conn
+                .exchange(&self.bytes, self.head_request, false, &mut Drain)
+                .await
+            {
+                Ok(head) => {
+                    if conn.reusable() {
+                        self.conn = Some(conn);
+                    }
+                    return Ok(head.status);
+                }
+                // A kept-alive connection the server closed meanwhile: once more on a new one.
+                Err(_) if !fresh && !conn.responded() => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::net::tests::scripted;
+
+    fn request(method: &str, url: &str) -> HttpRequest {
+        HttpRequest {
+            method: serde_json::from_value(serde_json::json!(method)).unwrap(),
+            url: url.to_owned(),
+            headers: [("authorization".to_owned(), "Bearer s3cret".to_owned())].into(),
+            body: Some(b"{}".to_vec()),
+            timeout: std::time::Duration::from_secs(5),
+            sigv4: None,
+            max_body: 1024,
+            keep_body: true,
+        }
+    }
+
+    fn sender() -> Arc<Sender> {
+        Arc::new(Sender::new(Aws::new(Chain::Local)))
+    }
+
+    #[tokio::test]
+    async fn a_303_turns_a_post_into_a_get_without_its_body() {
+        let (url, server) = scripted(vec![
+            vec![b"HTTP/1.1 303 See Other\r\nlocation: /done\r\ncontent-length: 0\r\n\r\n"],
+            vec![b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"],
+        ])
+        .await;
+        let reply = sender()
+            .send(&request("POST", &format!("{url}/start")))
+            .await
+            .unwrap();
+        assert_eq!((reply.status, reply.body.as_slice()), (200, &b"ok"[..]));
+        let seen = server.await.unwrap();
+        assert!(
+            seen[0].starts_with("POST /start HTTP/1.1") && seen[0].ends_with("{}"),
+            "{}",
+            seen[0]
+        );
+        assert!(
+            seen[1].starts_with("GET /done HTTP/1.1") && !seen[1].contains("{}"),
+            "{}",
+            seen[1]
+        );
+        assert!(
+            seen[1].contains("authorization: Bearer s3cret"),
+            "same origin keeps it: {}",
+            seen[1]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_redirect_to_another_origin_carries_no_credentials() {
+        let (elsewhere, other) =
+            scripted(vec![vec![b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n"]]).await;
+        let hop: &'static [u8] = Box::leak(
+            format!("HTTP/1.1 307 Temporary Redirect\r\nlocation: {elsewhere}/x\r\ncontent-length: 0\r\n\r\n")
+                .into_bytes()
+                .into_boxed_slice(),
+        );
+        let (url, _first) = scripted(vec![vec![hop]]).await;
+        let reply = sender().send(&request("PUT", &url)).await.unwrap();
+        assert_eq!(reply.status, 200);
+        let seen = other.await.unwrap();
+        assert!(
+            seen[0].starts_with("PUT /x HTTP/1.1") && seen[0].ends_with("{}"),
+            "307 keeps method and body: {}",
+            seen[0]
+        );
+        assert!(!seen[0].contains("s3cret"), "{}", seen[0]);
+    }
+
+    #[tokio::test]
+    async fn a_load_connection_is_reused_and_sent_again_once_when_the_server_closed_it() {
+        let ok: &'static [u8] = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+        // The first connection answers twice and closes without saying so.
+        let (url, server) = scripted(vec![vec![ok, ok], vec![ok]]).await;
+        let mut conn = sender()
+            .connect(Arc::new(request("GET", &url)))
+            .await
+            .unwrap();
+        for _ in 0..3 {
+            assert_eq!(conn.repeat().await.unwrap(), 200);
+        }
+        assert_eq!(
+            server.await.unwrap().len(),
+            3,
+            "three requests on two connections"
+        );
     }
 }

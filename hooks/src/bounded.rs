@@ -22,15 +22,25 @@ impl Capped {
     /// Starts reading; a declared length (`content-length`) over `max` is refused
     /// before a byte is read.
     pub(crate) fn new(max: usize, keep: bool, declared: Option<u64>) -> Result<Self, String> {
-        if let Some(len) = declared.filter(|l| *l > max as u64) {
-            return Err(too_large(max, &format!("content-length {}", human(len))));
-        }
-        Ok(Self {
+        let capped = Self {
             max,
             keep,
             seen: 0,
             body: Vec::new(),
-        })
+        };
+        capped.declared(declared)?;
+        Ok(capped)
+    }
+
+    /// Refuses a declared length (`content-length`) over `max` before a byte is read.
+    pub(crate) fn declared(&self, declared: Option<u64>) -> Result<(), String> {
+        match declared.filter(|l| *l > self.max as u64) {
+            Some(len) => Err(too_large(
+                self.max,
+                &format!("content-length {}", human(len)),
+            )),
+            None => Ok(()),
+        }
     }
 
     /// Takes the next chunk.

@@ -15,7 +15,8 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
 
 /// Reusable, configurable CodeDeploy PreTraffic/PostTraffic hooks for Lambda.
 ///
@@ -137,12 +138,12 @@ pub(crate) async fn main(kinds: Kinds) -> ExitCode {
 
 /// Human-readable warnings on standard error; `RUST_LOG` shows more.
 fn terminal_tracing() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
     use std::io::IsTerminal as _;
     tracing_subscriber::fmt()
-        .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
+        .finish()
+        .with(crate::lambda::log_filter("warn"))
         .init();
 }
 

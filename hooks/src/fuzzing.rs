@@ -80,3 +80,36 @@ fn deployment() -> Deployment {
         "fuzz",
     )
 }
+
+/// An HTTP/1.1 response as a server might send it, in pieces: the head parser and the
+/// body framing (length, chunks, until close) that `http` and `load` trust with it.
+/// The first byte picks how the bytes are split and whether the request was a `HEAD`.
+pub fn wire(data: &[u8]) {
+    let Some((&knob, rest)) = data.split_first() else {
+        return;
+    };
+    let step = usize::from(knob & 0x3f) + 1;
+    let head_request = knob & 0x40 != 0;
+    let Ok(Some((head, used))) = crate::wire::parse_head(rest, head_request, knob & 0x80 != 0)
+    else {
+        return;
+    };
+    let mut body = head.body;
+    let mut seen = 0usize;
+    for piece in rest[used..].chunks(step) {
+        let mut at = 0;
+        while at < piece.len() && !body.is_done() {
+            match body.feed(&piece[at..], &mut |d| {
+                seen += d.len();
+                Ok(())
+            }) {
+                // Each call takes at least one byte until the body is done.
+                Ok(0) => panic!("a body that is not done took no byte"),
+                Ok(n) => at += n,
+                Err(_) => return,
+            }
+        }
+    }
+    let _ = body.closed();
+    assert!(seen <= rest.len(), "more body than bytes");
+}

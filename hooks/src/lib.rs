@@ -56,6 +56,8 @@ mod hook;
 #[cfg(feature = "aws")]
 mod lambda;
 mod measurement;
+#[cfg(feature = "aws")]
+mod net;
 mod redact;
 mod report;
 #[cfg(feature = "aws")]
@@ -63,6 +65,7 @@ mod sdk;
 mod size;
 mod summary;
 mod template;
+mod wire;
 
 /// The README's Rust example, compiled and run as a doctest so it stays true.
 #[cfg(doctest)]

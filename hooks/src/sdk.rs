@@ -8,9 +8,21 @@ use aws_config::{BehaviorVersion, SdkConfig};
 use std::sync::{Arc, OnceLock};
 use tokio::sync::OnceCell;
 
+/// The SDK's HTTP client: hyper with rustls on ring (no default client is compiled
+/// in, so nothing else is linked), made with the config, once.
+fn http_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https()
+}
+
 /// Loads the shared SDK config from the standard chain (env, profile, container, IMDS).
 pub(crate) async fn sdk_config() -> SdkConfig {
-    aws_config::load_defaults(BehaviorVersion::latest()).await
+    aws_config::defaults(BehaviorVersion::latest())
+        .http_client(http_client())
+        .load()
+        .await
 }
 
 /// Loads the shared SDK config for a terminal run: the region comes from the
@@ -26,11 +38,16 @@ pub(crate) async fn sdk_config_local() -> SdkConfig {
             .or_else(ProfileFileRegionProvider::new())
     };
     // The credentials chain looks the region up too; without this it would ask IMDS.
+    let http = http_client();
     let credentials = DefaultCredentialsChain::builder()
+        .configure(
+            aws_config::provider_config::ProviderConfig::default().with_http_client(http.clone()),
+        )
         .region(region())
         .build()
         .await;
     aws_config::defaults(BehaviorVersion::latest())
+        .http_client(http)
         .region(region())
         .credentials_provider(credentials)
         .load()

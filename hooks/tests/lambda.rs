@@ -166,13 +166,13 @@ checks:
     let took = started.elapsed();
     assert_eq!(out["status"], "Succeeded");
     assert_eq!(world.http.hits("/slow"), 3);
-    let elapsed: Vec<u64> = hook
+    let elapsed: Vec<f64> = hook
         .records("check")
         .iter()
-        .map(|c| c["elapsed_ms"].as_u64().unwrap())
+        .map(|c| c["elapsed_ms"].as_f64().unwrap())
         .collect();
     assert!(
-        elapsed.len() == 3 && elapsed.iter().all(|ms| *ms >= 1500),
+        elapsed.len() == 3 && elapsed.iter().all(|ms| *ms >= 1500.0),
         "each check took its 1.5 s: {elapsed:?}"
     );
     // One after the other would take 4.5 s.

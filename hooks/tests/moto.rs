@@ -16,6 +16,13 @@ const BIN: &str = env!("CARGO_BIN_EXE_traffic-hook");
 
 async fn sdk(endpoint: &str) -> aws_config::SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
+        .http_client(
+            aws_smithy_http_client::Builder::new()
+                .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+                    aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+                ))
+                .build_https(),
+        )
         .region(aws_config::Region::new("us-east-1"))
         .credentials_provider(aws_sdk_cloudwatch::config::Credentials::new(
             "testing", "testing", None, None, "test",

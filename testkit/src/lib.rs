@@ -14,6 +14,7 @@
 //! Event fixtures live in `testkit/events/`, scenarios in `testkit/fixtures/`.
 
 mod aws;
+pub mod bench;
 mod cbor;
 mod http;
 mod moto;

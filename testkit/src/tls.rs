@@ -25,7 +25,7 @@ impl SelfSignedTls {
         let cert = CertificateDer::from_pem_file(dir.join("self-signed.crt")).map_err(invalid)?;
         let key = PrivateKeyDer::from_pem_file(dir.join("self-signed.key")).map_err(invalid)?;
         let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-            rustls::crypto::aws_lc_rs::default_provider(),
+            rustls::crypto::ring::default_provider(),
         ))
         .with_safe_default_protocol_versions()
         .and_then(|b| b.with_no_client_auth().with_single_cert(vec![cert], key))

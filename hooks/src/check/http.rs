@@ -107,9 +107,39 @@ pub(crate) struct HttpReply {
 
 /// Sends HTTP requests, behind a trait so tests can fake it.
 #[async_trait]
-pub(crate) trait HttpSender: Send + Sync {
+pub(crate) trait HttpSender: Send + Sync + 'static {
     /// Sends `req` and reads the whole response.
     async fn send(&self, req: &HttpRequest) -> Result<HttpReply, EffectError>;
+
+    /// A connection for `load`, which sends `req` again and again through it: as
+    /// lean as the sender can make it. By default each request goes through `send`.
+    async fn connect(
+        self: Arc<Self>,
+        req: Arc<HttpRequest>,
+    ) -> Result<Box<dyn Repeater>, EffectError> {
+        Ok(Box::new(Resend { sender: self, req }))
+    }
+}
+
+/// One of `load`'s connections.
+#[async_trait]
+pub(crate) trait Repeater: Send {
+    /// Sends the request once more and reads the answer to its end (keeping nothing);
+    /// the status.
+    async fn repeat(&mut self) -> Result<u16, EffectError>;
+}
+
+/// A repeater that calls [`HttpSender::send`] each time.
+struct Resend<S: ?Sized> {
+    sender: Arc<S>,
+    req: Arc<HttpRequest>,
+}
+
+#[async_trait]
+impl<S: HttpSender + ?Sized> Repeater for Resend<S> {
+    async fn repeat(&mut self) -> Result<u16, EffectError> {
+        Ok(self.sender.send(&self.req).await?.status)
+    }
 }
 
 /// Whether `name` is an HTTP token (RFC 9110): what a header name must be.

@@ -36,7 +36,9 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 pub(crate) use alarms::AlarmSource;
-pub(crate) use http::{HttpReply, HttpRequest, HttpSender};
+#[cfg(feature = "aws")]
+pub(crate) use http::Method;
+pub(crate) use http::{HttpReply, HttpRequest, HttpSender, Repeater};
 pub(crate) use invoke::{InvokeOutput, LambdaInvoker};
 pub(crate) use kind::{BuildContext, DynKind, Kinds, Section};
 pub(crate) use metric::{MetricQuery, MetricSource};
@@ -384,12 +386,16 @@ pub(crate) async fn run_check(
     let (mut failures, mut errors_in_a_row, mut passes, mut taken) = (0u32, 0u32, 0u32, 0u32);
     let mut verdict: Option<String> = None;
     let count = t.count.max(1);
-    progress.waiting(
-        &spec.name,
-        "the first measurement (initial_delay)",
-        t.initial_delay,
-    );
-    tokio::time::sleep(t.initial_delay).await;
+    // tokio's timer rounds a sleep up to its next millisecond tick, even a sleep of
+    // zero: without an initial delay, measure at once.
+    if !t.initial_delay.is_zero() {
+        progress.waiting(
+            &spec.name,
+            "the first measurement (initial_delay)",
+            t.initial_delay,
+        );
+        tokio::time::sleep(t.initial_delay).await;
+    }
     for n in 1..=count {
         if n > 1 {
             progress.waiting(
