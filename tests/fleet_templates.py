@@ -12,7 +12,7 @@ import os
 import subprocess
 import tempfile
 
-from checks import check, finish
+from checks import check, finish, resolve
 from samtranslator.translator.transform import transform
 from samtranslator.yaml_helper import yaml_parse
 
@@ -58,9 +58,11 @@ def as_list(x):
     return x if isinstance(x, list) else [x]
 
 
-def statements():
+def statements(pruning=False, notify=False):
     (role,) = of_type(shared, "AWS::IAM::Role").values()
-    return [s for p in role["Properties"]["Policies"] for s in p["PolicyDocument"]["Statement"]]
+    conditions = {"PruningAllowed": pruning, "NotifyBySns": notify}
+    return [resolve(s, conditions) for p in role["Properties"]["Policies"]
+            for s in resolve(p["PolicyDocument"]["Statement"], conditions)]
 
 
 HOOKS = {
@@ -100,7 +102,8 @@ def _():
 
 @check("shared hooks invoke only functions tagged traffic-hooks=<OptInTagValue>")
 def _():
-    invoking = [s for s in statements() if "lambda:InvokeFunction" in as_list(s["Action"])]
+    every = statements()
+    invoking = [s for s in every if "lambda:InvokeFunction" in as_list(s["Action"])]
     assert len(invoking) == 1, invoking
     (s,) = invoking
     assert as_list(s["Action"]) == ["lambda:InvokeFunction"], s
@@ -108,7 +111,7 @@ def _():
     assert "function:*" in json.dumps(s["Resource"]), s
     assert shared_source["Parameters"]["OptInTagValue"]["Default"] == "enabled"
     # No other statement grants any lambda action.
-    others = [a for x in statements() if x is not s for a in as_list(x["Action"])]
+    others = [a for x in every if x is not s for a in as_list(x["Action"])]
     assert not [a for a in others if a.startswith("lambda:")], others
 
 
@@ -124,6 +127,22 @@ def _():
         if any(a.startswith("codedeploy:") for a in as_list(s["Action"])):
             text = json.dumps(s["Resource"])
             assert "${AWS::AccountId}:deploymentgroup:" in text or "${AWS::AccountId}:application:" in text, s
+
+
+@check("shared hooks grant prune's three calls on opted-in functions only with AllowPruning, sns:Publish only with a topic")
+def _():
+    params = shared_source["Parameters"]
+    assert params["AllowPruning"]["Default"] == "false" and params["NotifyTopicArn"]["Default"] == ""
+    off = [a for s in statements() for a in as_list(s["Action"])]
+    assert not [a for a in off if a in ("lambda:DeleteFunction", "lambda:ListVersionsByFunction", "lambda:ListAliases", "sns:Publish")], off
+    pruning = [s for s in statements(pruning=True) if "lambda:DeleteFunction" in as_list(s["Action"])]
+    assert len(pruning) == 1, pruning
+    (s,) = pruning
+    assert sorted(as_list(s["Action"])) == ["lambda:DeleteFunction", "lambda:ListAliases", "lambda:ListVersionsByFunction"], s
+    assert s["Condition"] == {"StringEquals": {"aws:ResourceTag/traffic-hooks": {"Ref": "OptInTagValue"}}}, s
+    publishing = [s for s in statements(notify=True) if "sns:Publish" in as_list(s["Action"])]
+    assert len(publishing) == 1 and publishing[0]["Resource"] == {"Ref": "NotifyTopicArn"}, publishing
+    assert as_list(publishing[0]["Action"]) == ["sns:Publish"], publishing
 
 
 @check("shared hooks: Serverless Application Repository metadata complete enough to publish")

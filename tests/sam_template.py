@@ -10,7 +10,7 @@ import os
 import re
 import subprocess
 
-from checks import check, finish
+from checks import check, finish, resolve
 from samtranslator.translator.transform import transform
 from samtranslator.yaml_helper import yaml_parse
 
@@ -86,9 +86,28 @@ def _():
         assert "TRAFFIC_HOOK_CONFIG" in props["Environment"]["Variables"]
 
 
-def statements(role):
+def statements(role, pruning=False):
     policies = resources[role]["Properties"].get("Policies", [])
-    return [s for p in policies for s in p["PolicyDocument"]["Statement"]]
+    conditions = {"Pruning": pruning}
+    return [s for p in policies for s in resolve(p["PolicyDocument"]["Statement"], conditions)]
+
+
+PRUNE_ACTIONS = ["lambda:DeleteFunction", "lambda:ListAliases", "lambda:ListVersionsByFunction"]
+
+
+@check("PruneKeep > 0 grants the PostTraffic hook exactly prune's three calls on DemoFunction; 0 grants none")
+def _():
+    assert template["Parameters"]["PruneKeep"]["Default"] == 0
+    assert template["Conditions"]["Pruning"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "PruneKeep"}, "0"]}]}
+    for role in ("PreTrafficHookRole", "PostTrafficHookRole"):
+        granted = [a for s in statements(role) for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])]
+        assert not set(granted) & set(PRUNE_ACTIONS), (role, granted)
+    pruning = [s for s in statements("PostTrafficHookRole", pruning=True) if "lambda:DeleteFunction" in s["Action"]]
+    assert len(pruning) == 1, pruning
+    assert sorted(pruning[0]["Action"]) == PRUNE_ACTIONS, pruning
+    res = json.dumps(pruning[0]["Resource"])
+    assert "DemoFunction" in res and "Hook" not in res, res
+    assert not [s for s in statements("PreTrafficHookRole", pruning=True) if "lambda:DeleteFunction" in json.dumps(s)]
 
 
 @check("hook roles: no * resource except GetMetricData, invoke only the demo function")

@@ -12,12 +12,14 @@ use crate::check::{
     AlarmSource, Effects, HttpReply, HttpRequest, HttpSender, InvokeOutput, LambdaInvoker,
     MetricQuery, MetricSource, Repeater,
 };
+use crate::config::source::Parameter;
 use crate::config::ParameterStore;
 use crate::deployment::{DeploymentSource, Facts, Phase};
 use crate::error::EffectError;
 use crate::event::HookEvent;
 use crate::hook::{Configs, Hook};
 use crate::net;
+use crate::ops::effects::{AliasInfo, OpsEffects, Publisher, Versions};
 use crate::report::{ReportError, Reporter, Status};
 use crate::wire::Target;
 use async_trait::async_trait;
@@ -82,6 +84,23 @@ impl DeploymentSource for CodeDeploy {
                         .and_then(Phase::from_lifecycle_event)
                 }),
         })
+    }
+
+    async fn creator(&self, deployment_id: &str) -> Result<String, EffectError> {
+        let out = self
+            .0
+            .codedeploy()
+            .await
+            .0
+            .get_deployment()
+            .deployment_id(deployment_id)
+            .send()
+            .await
+            .map_err(|e| EffectError::aws("GetDeployment", &e))?;
+        Ok(out
+            .deployment_info()
+            .and_then(|i| i.creator())
+            .map_or_else(|| "user".to_owned(), |c| c.as_str().to_owned()))
     }
 
     async fn appspec(&self, deployment_id: &str) -> Result<String, EffectError> {
@@ -184,6 +203,122 @@ impl LambdaInvoker for Lambda {
     }
 }
 
+#[async_trait]
+impl Versions for Lambda {
+    async fn versions(&self, function: &str) -> Result<Vec<String>, EffectError> {
+        let client = self.0.lambda().await;
+        let mut versions = Vec::new();
+        let mut marker: Option<String> = None;
+        for _ in 0..MAX_PAGES {
+            let out = client
+                .list_versions_by_function()
+                .function_name(function)
+                .set_marker(marker.take())
+                .send()
+                .await
+                .map_err(|e| EffectError::aws("ListVersionsByFunction", &e))?;
+            versions.extend(
+                out.versions()
+                    .iter()
+                    .filter_map(|v| v.version().map(str::to_owned)),
+            );
+            match out.next_marker() {
+                Some(m) if !m.is_empty() => marker = Some(m.to_owned()),
+                _ => return Ok(versions),
+            }
+        }
+        Err(EffectError::new(
+            "ListVersionsByFunction",
+            format!("more than {MAX_PAGES} pages of versions"),
+        ))
+    }
+
+    async fn aliases(&self, function: &str) -> Result<Vec<AliasInfo>, EffectError> {
+        let client = self.0.lambda().await;
+        let mut aliases = Vec::new();
+        let mut marker: Option<String> = None;
+        for _ in 0..MAX_PAGES {
+            let out = client
+                .list_aliases()
+                .function_name(function)
+                .set_marker(marker.take())
+                .send()
+                .await
+                .map_err(|e| EffectError::aws("ListAliases", &e))?;
+            aliases.extend(out.aliases().iter().map(|a| {
+                AliasInfo {
+                    name: a.name().unwrap_or_default().to_owned(),
+                    version: a.function_version().unwrap_or_default().to_owned(),
+                    additional: a
+                        .routing_config()
+                        .and_then(|r| r.additional_version_weights())
+                        .map(|w| w.keys().cloned().collect())
+                        .unwrap_or_default(),
+                }
+            }));
+            match out.next_marker() {
+                Some(m) if !m.is_empty() => marker = Some(m.to_owned()),
+                _ => return Ok(aliases),
+            }
+        }
+        Err(EffectError::new(
+            "ListAliases",
+            format!("more than {MAX_PAGES} pages of aliases"),
+        ))
+    }
+
+    async fn delete(&self, function: &str, version: &str) -> Result<(), EffectError> {
+        self.0
+            .lambda()
+            .await
+            .delete_function()
+            .function_name(function)
+            .qualifier(version)
+            .send()
+            .await
+            .map_err(|e| EffectError::aws("DeleteFunction", &e))?;
+        Ok(())
+    }
+}
+
+/// SNS `Publish`.
+#[derive(Debug, Clone)]
+pub(crate) struct Sns(pub(crate) Arc<Aws>);
+
+#[async_trait]
+impl Publisher for Sns {
+    async fn publish(
+        &self,
+        topic_arn: &str,
+        subject: &str,
+        message: &str,
+    ) -> Result<(), EffectError> {
+        // SNS subjects: at most 100 printable ASCII characters.
+        let subject: String = subject
+            .chars()
+            .map(|c| {
+                if c.is_ascii_graphic() || c == ' ' {
+                    c
+                } else {
+                    '?'
+                }
+            })
+            .take(100)
+            .collect();
+        self.0
+            .sns()
+            .await
+            .publish()
+            .topic_arn(topic_arn)
+            .subject(subject)
+            .message(message)
+            .send()
+            .await
+            .map_err(|e| EffectError::aws("Publish", &e))?;
+        Ok(())
+    }
+}
+
 /// SSM `GetParameter`, SecureStrings decrypted.
 #[derive(Debug, Clone)]
 pub(crate) struct Ssm(pub(crate) Arc<Aws>);
@@ -191,6 +326,10 @@ pub(crate) struct Ssm(pub(crate) Arc<Aws>);
 #[async_trait]
 impl ParameterStore for Ssm {
     async fn get(&self, name: &str) -> Result<String, EffectError> {
+        Ok(self.parameter(name).await?.value)
+    }
+
+    async fn parameter(&self, name: &str) -> Result<Parameter, EffectError> {
         let out = self
             .0
             .ssm()
@@ -201,10 +340,19 @@ impl ParameterStore for Ssm {
             .send()
             .await
             .map_err(|e| EffectError::aws("GetParameter", &e))?;
-        out.parameter()
-            .and_then(|p| p.value())
-            .map(str::to_owned)
-            .ok_or_else(|| EffectError::new("GetParameter", "the parameter has no value"))
+        let p = out
+            .parameter()
+            .ok_or_else(|| EffectError::new("GetParameter", "no parameter in the answer"))?;
+        Ok(Parameter {
+            value: p
+                .value()
+                .map(str::to_owned)
+                .ok_or_else(|| EffectError::new("GetParameter", "the parameter has no value"))?,
+            version: Some(p.version()),
+            last_modified: p
+                .last_modified_date()
+                .and_then(|d| d.fmt(aws_smithy_types::date_time::Format::DateTime).ok()),
+        })
     }
 }
 
@@ -221,10 +369,17 @@ pub(crate) fn effects(aws: &Arc<Aws>) -> Effects {
     }
 }
 
-/// A hook wired to AWS: CodeDeploy for discovery and reports, the SDK for checks.
+/// A hook wired to AWS: CodeDeploy for discovery and reports, the SDK for checks and
+/// operations (SNS, Lambda versions, SSM for the skip switch).
 pub(crate) fn hook(aws: &Arc<Aws>, configs: Configs) -> Hook {
     let codedeploy = Arc::new(CodeDeploy(aws.clone()));
-    Hook::new(configs, codedeploy.clone(), codedeploy, effects(aws))
+    Hook::new(configs, codedeploy.clone(), codedeploy, effects(aws)).with_ops(
+        OpsEffects {
+            sns: Some(Arc::new(Sns(aws.clone()))),
+            versions: Some(Arc::new(Lambda(aws.clone()))),
+        },
+        Some(Arc::new(Ssm(aws.clone()))),
+    )
 }
 
 /// The most pages a paginated read follows.

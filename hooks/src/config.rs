@@ -96,6 +96,8 @@ pub(crate) struct Config {
     pub(crate) no_checks: NoChecks,
     /// The checks, in file order.
     pub(crate) checks: Vec<CheckConfig>,
+    /// Metrics, notifications, the skip switch, rollbacks and pruning.
+    pub(crate) ops: crate::ops::Operations,
 }
 
 impl fmt::Debug for Config {
@@ -134,6 +136,7 @@ impl Default for Config {
             target: Facts::default(),
             no_checks: NoChecks::default(),
             checks: Vec::new(),
+            ops: crate::ops::Operations::default(),
         }
     }
 }
@@ -253,8 +256,11 @@ impl Config {
                 format!("expected a mapping with `checks:`, got {found}"),
             ));
         };
-        diag::unknown_keys(top, "", &[&TOP_KEYS], &mut errs);
-        let mut config = Config::default();
+        diag::unknown_keys(top, "", &[&TOP_KEYS, &crate::ops::KEYS], &mut errs);
+        let mut config = Config {
+            ops: crate::ops::parse(top, &mut errs),
+            ..Config::default()
+        };
         if let Some(d) = duration(top, "", "report_reserve", &mut errs) {
             if d < MIN_REPORT_RESERVE {
                 errs.push(

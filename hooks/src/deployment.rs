@@ -168,6 +168,12 @@ pub(crate) trait DeploymentSource: Send + Sync {
     /// The AppSpec text from `GetDeployment` (+ `GetApplicationRevision` when the
     /// deployment does not carry it inline).
     async fn appspec(&self, deployment_id: &str) -> Result<String, EffectError>;
+
+    /// Who created the deployment (`GetDeployment`'s `creator`): `user`, `autoscaling`,
+    /// `codeDeployRollback`, `CloudFormationRollback`, ...
+    async fn creator(&self, _deployment_id: &str) -> Result<String, EffectError> {
+        Err(EffectError::new("GetDeployment", "not available here"))
+    }
 }
 
 /// Finds out what `deployment_id` deploys, falling back source by source.

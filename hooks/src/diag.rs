@@ -153,6 +153,11 @@ impl<'a> Fields<'a> {
         self.optional(key)
     }
 
+    /// The collector, for a nested section walked with its own [`Fields`].
+    pub(crate) fn errors_mut(&mut self) -> &mut Errors {
+        self.errors
+    }
+
     /// Records a problem with `key`.
     pub fn error(&mut self, key: &str, message: impl Into<String>) {
         let path = self.path_of(key);

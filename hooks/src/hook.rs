@@ -6,9 +6,13 @@
 
 use crate::check::{phase_matches, records_snapshot, run_check, CheckSpec, Effects, Records};
 use crate::config::per_function::PerFunction;
-use crate::config::{Config, ConfigError, DEFAULT_REPORT_RESERVE, MIN_REPORT_RESERVE};
+use crate::config::{
+    Config, ConfigError, ParameterStore, DEFAULT_REPORT_RESERVE, MIN_REPORT_RESERVE,
+};
 use crate::deployment::{discover, Deployment, DeploymentSource, Facts};
 use crate::event::{EventError, HookEvent};
+use crate::ops::effects::OpsEffects;
+use crate::ops::{Operations, Rollbacks, ROLLBACK_CREATORS};
 use crate::report::{self, ReportOutcome, Reporter, Status};
 use crate::summary::{CheckOutcome, CheckStatus, NoProgress, Progress, Verdict};
 use serde_json::Value;
@@ -314,6 +318,10 @@ pub(crate) struct Hook {
     in_flight: AtomicUsize,
     /// Told when the last invocation in flight ends.
     idle: Notify,
+    /// The effects of operations (SNS, Lambda versions).
+    ops: OpsEffects,
+    /// SSM, for the skip switch.
+    parameters: Option<Arc<dyn ParameterStore>>,
 }
 
 impl Hook {
@@ -335,7 +343,21 @@ impl Hook {
             interrupt: watch::Sender::new(false),
             in_flight: AtomicUsize::new(0),
             idle: Notify::new(),
+            ops: OpsEffects::default(),
+            parameters: None,
         }
+    }
+
+    /// The effects operations use: SNS for `notify`, Lambda versions for `prune`, and
+    /// SSM (`parameters`) for the `skip` switch.
+    pub(crate) fn with_ops(
+        mut self,
+        ops: OpsEffects,
+        parameters: Option<Arc<dyn ParameterStore>>,
+    ) -> Self {
+        self.ops = ops;
+        self.parameters = parameters;
+        self
     }
 
     /// Stops the checks in flight (they fail `interrupted`); their verdict is still
@@ -463,19 +485,39 @@ impl Hook {
             Some(Ok(c)) => c.report_reserve,
             _ => DEFAULT_REPORT_RESERVE,
         };
+        // The operations of the config, once known, for after the report.
+        let mut ops: Option<Operations> = None;
         let mut verdict = if let Some(Err(e)) = &known {
             Verdict::failed_early(unknown, e.to_string())
         } else {
             let stop = stop_at(check_deadline(reserve));
+            // With the config known, who created the deployment is asked beside
+            // discovery, so the rollback fast pass costs no extra round trip.
+            let ask_creator = matches!(&known, Some(Ok(c)) if c.ops.rollbacks == Rollbacks::Pass);
             let found = tokio::select! {
                 biased;
-                d = discover(
-                    &*self.source,
-                    &event.deployment_id,
-                    self.own_function.as_deref(),
-                    &target,
-                ) => Ok(d),
+                d = async {
+                    tokio::join!(
+                        discover(
+                            &*self.source,
+                            &event.deployment_id,
+                            self.own_function.as_deref(),
+                            &target,
+                        ),
+                        async {
+                            if ask_creator {
+                                Some(self.source.creator(&event.deployment_id).await)
+                            } else {
+                                None
+                            }
+                        }
+                    )
+                } => Ok(d),
                 why = stop.reached() => Err(why),
+            };
+            let (found, mut creator) = match found {
+                Ok((d, c)) => (Ok(d), c),
+                Err(why) => (Err(why), None),
             };
             let deployment = found.unwrap_or_else(|why| {
                 let mut d = unknown.clone();
@@ -502,9 +544,26 @@ impl Hook {
                 Err(e) => Verdict::failed_early(deployment, e.to_string()),
                 Ok(config) => {
                     let stop = stop_at(check_deadline(config.report_reserve));
-                    self.verifier
-                        .verify(&config, deployment, &stop, Arc::new(NoProgress))
+                    if creator.is_none() && config.ops.rollbacks == Rollbacks::Pass {
+                        creator = tokio::select! {
+                            biased;
+                            c = self.source.creator(&event.deployment_id) => Some(c),
+                            _ = stop.reached() => None,
+                        };
+                    }
+                    let verdict = match self
+                        .before_checks(&config, &deployment, creator, &stop)
                         .await
+                    {
+                        Some(reason) => Verdict::passed_early(deployment, reason),
+                        None => {
+                            self.verifier
+                                .verify(&config, deployment, &stop, Arc::new(NoProgress))
+                                .await
+                        }
+                    };
+                    ops = Some(config.ops);
+                    verdict
                 }
             }
         };
@@ -515,12 +574,173 @@ impl Hook {
             self.remember(&event.execution_id, &verdict);
         }
         verdict.log();
+        if let Some(ops) = &ops {
+            self.after_report(ops, &verdict, &outcome, now, report_deadline)
+                .await;
+        }
         match outcome {
             ReportOutcome::GaveUp { error, .. } => Err(HookError::NotReported {
                 status: verdict.status.as_str(),
                 error,
             }),
             _ => Ok(verdict),
+        }
+    }
+}
+
+impl Hook {
+    /// What may settle an event before its checks run: the rollback fast pass and the
+    /// skip switch. `Some(reason)` reports `Succeeded` with that reason.
+    async fn before_checks(
+        &self,
+        config: &Config,
+        deployment: &Deployment,
+        creator: Option<Result<String, crate::error::EffectError>>,
+        stop: &Stop,
+    ) -> Option<String> {
+        if config.ops.rollbacks == Rollbacks::Pass {
+            match creator {
+                Some(Ok(c)) if ROLLBACK_CREATORS.contains(&c.as_str()) => {
+                    tracing::warn!(creator = %c, "a rollback deployment: passed without checks (rollbacks: pass)");
+                    return Some(format!(
+                        "rollback deployment (creator {c}): passed without checks (rollbacks: pass)"
+                    ));
+                }
+                Some(Ok(_)) => {}
+                Some(Err(e)) => {
+                    tracing::warn!(error = %e, "who created the deployment is unknown; running the checks")
+                }
+                None => {}
+            }
+        }
+        let name = config.ops.skip.as_deref()?;
+        let Some(store) = &self.parameters else {
+            tracing::warn!(
+                parameter = name,
+                "the skip switch cannot be read here (no SSM); running the checks"
+            );
+            return None;
+        };
+        let left = stop
+            .deadline
+            .map_or(CONFIG_READ_TIMEOUT, |d| {
+                d.saturating_duration_since(Instant::now())
+            })
+            .min(CONFIG_READ_TIMEOUT);
+        let read = tokio::select! {
+            biased;
+            r = tokio::time::timeout(left, store.parameter(name)) => r.ok(),
+            _ = stop.reached() => None,
+        };
+        match read {
+            Some(Ok(p)) => {
+                let function = deployment.facts.function.as_deref();
+                let skip = crate::ops::skips(&p.value, function);
+                tracing::info!(
+                    parameter = name,
+                    version = p.version,
+                    last_modified = p.last_modified.as_deref().unwrap_or("unknown"),
+                    skip,
+                    "skip switch read"
+                );
+                if skip {
+                    tracing::warn!(
+                        parameter = name,
+                        version = p.version,
+                        last_modified = p.last_modified.as_deref().unwrap_or("unknown"),
+                        "skip switch on: every check skipped"
+                    );
+                    return Some(format!("skipped by {name}"));
+                }
+                None
+            }
+            Some(Err(e)) => {
+                tracing::info!(parameter = name, error = %e, "skip switch not set (or unreadable); running the checks");
+                None
+            }
+            None => {
+                tracing::warn!(
+                    parameter = name,
+                    "skip switch not read in time; running the checks"
+                );
+                None
+            }
+        }
+    }
+
+    /// After the report: metrics lines, notifications and pruning, within the time
+    /// left before `deadline`. Nothing here changes or delays the report.
+    async fn after_report(
+        &self,
+        ops: &Operations,
+        verdict: &Verdict,
+        outcome: &ReportOutcome,
+        started: Instant,
+        deadline: Instant,
+    ) {
+        if let Some(namespace) = &ops.metrics {
+            for line in
+                crate::ops::metrics::lines(verdict, namespace, started.elapsed(), SystemTime::now())
+            {
+                crate::summary::emit(line);
+            }
+        }
+        let notify = async {
+            let n = ops.notify.as_ref()?;
+            let sns = self.ops.sns.as_deref();
+            Some(
+                crate::ops::notify::send(
+                    n,
+                    verdict,
+                    &*self.verifier.effects.http,
+                    sns,
+                    &self.verifier.env,
+                    deadline,
+                )
+                .await,
+            )
+        };
+        let prune = async {
+            let p = ops.prune?;
+            let accepted = matches!(outcome, ReportOutcome::Accepted { .. });
+            if verdict.status != Status::Succeeded
+                || verdict.deployment.facts.phase != Some(crate::deployment::Phase::Post)
+                || !accepted
+            {
+                return None;
+            }
+            let function = verdict.deployment.facts.function.clone()?;
+            let Some(versions) = &self.ops.versions else {
+                tracing::warn!("prune: Lambda is not available here");
+                return None;
+            };
+            let left = deadline.saturating_duration_since(Instant::now());
+            Some(
+                match tokio::time::timeout(
+                    left,
+                    crate::ops::prune::prune(&**versions, &function, p),
+                )
+                .await
+                {
+                    Ok(record) => record,
+                    Err(_) => {
+                        serde_json::json!({ "function": function, "error": "no time left before the deadline" })
+                    }
+                },
+            )
+        };
+        let (sent, pruned) = tokio::join!(notify, prune);
+        if let Some(sent) = sent.filter(|s| !s.is_empty()) {
+            crate::summary::emit(serde_json::json!({
+                "message": "notifications", "record": "notify",
+                "deployment_id": verdict.deployment.deployment_id, "sent": sent,
+            }));
+        }
+        if let Some(pruned) = pruned {
+            crate::summary::emit(serde_json::json!({
+                "message": "pruned old versions", "record": "prune",
+                "deployment_id": verdict.deployment.deployment_id, "prune": pruned,
+            }));
         }
     }
 }

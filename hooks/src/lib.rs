@@ -58,6 +58,7 @@ mod lambda;
 mod measurement;
 #[cfg(feature = "aws")]
 mod net;
+mod ops;
 mod redact;
 mod report;
 #[cfg(feature = "aws")]

@@ -72,6 +72,7 @@ pub(crate) struct Aws {
     lambda: OnceLock<aws_sdk_lambda::Client>,
     cloudwatch: OnceLock<aws_sdk_cloudwatch::Client>,
     ssm: OnceLock<aws_sdk_ssm::Client>,
+    sns: OnceLock<aws_sdk_sns::Client>,
 }
 
 impl Aws {
@@ -84,6 +85,7 @@ impl Aws {
             lambda: OnceLock::new(),
             cloudwatch: OnceLock::new(),
             ssm: OnceLock::new(),
+            sns: OnceLock::new(),
         })
     }
 
@@ -141,5 +143,10 @@ impl Aws {
     pub(crate) async fn ssm(&self) -> &aws_sdk_ssm::Client {
         let sdk = self.sdk().await;
         self.ssm.get_or_init(|| aws_sdk_ssm::Client::new(sdk))
+    }
+
+    pub(crate) async fn sns(&self) -> &aws_sdk_sns::Client {
+        let sdk = self.sdk().await;
+        self.sns.get_or_init(|| aws_sdk_sns::Client::new(sdk))
     }
 }

@@ -28,7 +28,7 @@ pub(crate) enum CheckStatus {
 }
 
 impl CheckStatus {
-    fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::Passed => "passed",
             Self::Failed => "failed",
@@ -169,7 +169,16 @@ impl Verdict {
         }
     }
 
-    /// A verdict reached without running checks (bad config, for one).
+    /// A `Succeeded` verdict reached without running checks (a rollback's fast pass,
+    /// the skip switch).
+    pub(crate) fn passed_early(deployment: Deployment, reason: String) -> Self {
+        Self {
+            status: Status::Succeeded,
+            ..Self::failed_early(deployment, reason)
+        }
+    }
+
+    /// A `Failed` verdict reached before any check ran (a bad config, say).
     pub(crate) fn failed_early(deployment: Deployment, reason: String) -> Self {
         Self {
             status: Status::Failed,

@@ -57,6 +57,28 @@ fn validate_names_every_error_with_its_field_path_and_exits_2() {
 }
 
 #[test]
+fn validate_names_every_mistake_in_the_operations_sections() {
+    let out = traffic_hook(
+        &["validate", "--config", &fixture("operations-invalid.yaml")],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    for want in [
+        "metrics.namespace: `AWS/Lambda` is not a CloudWatch namespace",
+        "notify.webhook.url: `hooks.example.com/deploys` has no scheme; did you mean `https://hooks.example.com/deploys`?",
+        "notify.sns.topic_arn: `deployments` is not a topic ARN",
+        "notify.on[1]: `maybe` is not a verdict; use failed or succeeded",
+        "skip.parameter: unknown field",
+        "skip.ssm: missing",
+        "rollbacks: unknown variant `always`",
+        "prune.keep: must be at most 1000 versions",
+    ] {
+        assert!(err.contains(want), "missing `{want}` in:\n{err}");
+    }
+}
+
+#[test]
 fn validate_names_the_flag_when_the_file_is_missing() {
     let out = traffic_hook(&["validate", "--config", "/nonexistent/checks.yaml"], &[]);
     assert_eq!(out.status.code(), Some(2));

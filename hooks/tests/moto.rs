@@ -4,7 +4,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use aws_config::BehaviorVersion;
 use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StateValue};
 use aws_sdk_ssm::types::ParameterType;
 use std::path::Path;
@@ -15,21 +14,7 @@ use traffic_hooks_testkit::{event, FakeAws, Moto, Outcome, RuntimeHost};
 const BIN: &str = env!("CARGO_BIN_EXE_traffic-hook");
 
 async fn sdk(endpoint: &str) -> aws_config::SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
-        .http_client(
-            aws_smithy_http_client::Builder::new()
-                .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
-                    aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
-                ))
-                .build_https(),
-        )
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_cloudwatch::config::Credentials::new(
-            "testing", "testing", None, None, "test",
-        ))
-        .endpoint_url(endpoint)
-        .load()
-        .await
+    traffic_hooks_testkit::sdk_config(endpoint).await
 }
 
 /// moto with three alarms (OK, ALARM, INSUFFICIENT_DATA) and two `Errors` datapoints

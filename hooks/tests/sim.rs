@@ -195,6 +195,24 @@ async fn an_alarm_during_the_canary_stops_the_deployment_and_it_rolls_back() {
         has(&rollback, "weights_shifted", r#"{"1": 1.0}"#),
         "the alias is put back: {rollback:?}"
     );
+    // The rollback's hooks pass at once (`rollbacks: pass`, the default): the fast
+    // pass is in its timeline, with its reason.
+    let fast: Vec<String> = o
+        .events
+        .iter()
+        .filter(|e| e.deployment_id == "d-SIM000002")
+        .filter_map(|e| match &e.kind {
+            EventKind::HookReported { reason, .. } => Some(reason.clone()),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        !fast.is_empty()
+            && fast
+                .iter()
+                .all(|r| r.contains("rollback deployment (creator codeDeployRollback)")),
+        "{fast:?}"
+    );
     // The hooks saw the rollback as a rollback: GetDeployment names its creator.
     let json: Vec<Value> = o
         .events

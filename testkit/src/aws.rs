@@ -1,7 +1,9 @@
 //! Fake CodeDeploy, Lambda and CloudWatch on one loopback port.
 //!
 //! CodeDeploy speaks awsJson1.1: `POST /` with `X-Amz-Target: CodeDeploy_20141006.<Op>`.
-//! Lambda `Invoke` speaks restJson1: `POST /2015-03-31/functions/<name>/invocations`.
+//! Lambda speaks restJson1: `Invoke` (`POST /2015-03-31/functions/<name>/invocations`),
+//! `GetFunctionConfiguration`, and for pruning `ListVersionsByFunction`, `ListAliases`
+//! and `DeleteFunction` of a version (checked against boto3 in `conformance.py`).
 //! CloudWatch speaks Smithy RPC v2 CBOR (see [`cloudwatch`]).
 //! `GET /_testkit/calls` returns what was called, for scripts outside Rust.
 
@@ -226,6 +228,8 @@ pub(crate) struct Inner {
     alarms: BTreeMap<String, FakeAlarm>,
     metrics: MetricStore,
     cloudwatch_calls: Vec<String>,
+    /// Lambda calls other than `Invoke`: `ListVersionsByFunction NAME`, ...
+    lambda_calls: Vec<String>,
     /// "Now" for metric queries, when a simulation runs its own clock.
     clock: Option<Arc<dyn Fn() -> SystemTime + Send + Sync>>,
 }
@@ -380,6 +384,12 @@ impl FakeAws {
         self.lock().cloudwatch_calls.clone()
     }
 
+    /// Lambda calls other than `Invoke`, in order: `ListVersionsByFunction NAME`,
+    /// `ListAliases NAME`, `DeleteFunction NAME:VERSION`.
+    pub fn lambda_calls(&self) -> Vec<String> {
+        self.lock().lambda_calls.clone()
+    }
+
     /// The router, to serve with [`crate::Server::start`].
     pub fn router(&self) -> axum::Router {
         axum::Router::new()
@@ -388,6 +398,12 @@ impl FakeAws {
             .route(
                 "/2015-03-31/functions/{name}/configuration",
                 get(configuration),
+            )
+            .route("/2015-03-31/functions/{name}/versions", get(list_versions))
+            .route("/2015-03-31/functions/{name}/aliases", get(list_aliases))
+            .route(
+                "/2015-03-31/functions/{name}",
+                axum::routing::delete(delete_function),
             )
             .route(
                 "/service/GraniteServiceVersion20100801/operation/{op}",
@@ -763,6 +779,126 @@ async fn configuration(
         base.extend(over);
     }
     axum::Json(config).into_response()
+}
+
+#[derive(Deserialize)]
+struct PageQuery {
+    #[serde(rename = "Marker")]
+    marker: Option<String>,
+    #[serde(rename = "MaxItems")]
+    max_items: Option<usize>,
+}
+
+/// Lambda's pages: at most 50 items (or `MaxItems`), `NextMarker` the next index.
+fn page(items: Vec<Value>, q: &PageQuery, key: &str) -> Response {
+    let start: usize = q
+        .marker
+        .as_deref()
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(0);
+    let size = q.max_items.unwrap_or(50).clamp(1, 50);
+    let end = (start + size).min(items.len());
+    let mut body = json!({ key: items.get(start..end).unwrap_or_default() });
+    if end < items.len() {
+        body["NextMarker"] = Value::String(end.to_string());
+    }
+    axum::Json(body).into_response()
+}
+
+fn function_arn(name: &str, qualifier: &str) -> String {
+    format!("arn:aws:lambda:us-east-1:123456789012:function:{name}:{qualifier}")
+}
+
+/// `ListVersionsByFunction`: `$LATEST` first, then the versions in number order.
+async fn list_versions(
+    State(fake): State<FakeAws>,
+    Path(name): Path<String>,
+    Query(q): Query<PageQuery>,
+) -> Response {
+    let versions = {
+        let mut inner = fake.lock();
+        inner
+            .lambda_calls
+            .push(format!("ListVersionsByFunction {name}"));
+        let Some(f) = inner.functions.get(&name) else {
+            return function_not_found(format!("Function not found: {name}"));
+        };
+        let mut numbered: Vec<&String> = f.versions.keys().filter(|v| *v != "$LATEST").collect();
+        numbered.sort_by_key(|v| v.parse::<u64>().unwrap_or(u64::MAX));
+        std::iter::once("$LATEST")
+            .chain(numbered.into_iter().map(String::as_str))
+            .map(|v| {
+                json!({ "FunctionName": name, "FunctionArn": function_arn(&name, v),
+                "Version": v, "Runtime": "provided.al2023", "Handler": "bootstrap" })
+            })
+            .collect::<Vec<_>>()
+    };
+    page(versions, &q, "Versions")
+}
+
+/// `ListAliases`, each with its `RoutingConfig` during a traffic shift.
+async fn list_aliases(
+    State(fake): State<FakeAws>,
+    Path(name): Path<String>,
+    Query(q): Query<PageQuery>,
+) -> Response {
+    let aliases = {
+        let mut inner = fake.lock();
+        inner.lambda_calls.push(format!("ListAliases {name}"));
+        let Some(f) = inner.functions.get(&name) else {
+            return function_not_found(format!("Function not found: {name}"));
+        };
+        f.aliases
+            .iter()
+            .map(|(alias, version)| {
+                let mut a = json!({ "AliasArn": function_arn(&name, alias), "Name": alias,
+                    "FunctionVersion": version, "Description": "", "RevisionId": "1" });
+                if let Some((extra, w)) = f.routing.get(alias) {
+                    a["RoutingConfig"] =
+                        json!({ "AdditionalVersionWeights": { extra.clone(): w } });
+                }
+                a
+            })
+            .collect::<Vec<_>>()
+    };
+    page(aliases, &q, "Aliases")
+}
+
+/// `DeleteFunction` of one version (`Qualifier`): refused for `$LATEST`-less calls
+/// (the whole function), for a version an alias uses (409, as Lambda does), and for
+/// an unknown version (404).
+async fn delete_function(
+    State(fake): State<FakeAws>,
+    Path(name): Path<String>,
+    Query(q): Query<InvokeQuery>,
+) -> Response {
+    let mut inner = fake.lock();
+    let Some(version) = q.qualifier else {
+        return lambda_error(
+            StatusCode::BAD_REQUEST,
+            "InvalidParameterValueException",
+            "the fake deletes versions only: pass a Qualifier",
+        );
+    };
+    inner
+        .lambda_calls
+        .push(format!("DeleteFunction {name}:{version}"));
+    let Some(f) = inner.functions.get_mut(&name) else {
+        return function_not_found(format!("Function not found: {name}"));
+    };
+    let in_use = f.aliases.values().any(|v| *v == version)
+        || f.routing.values().any(|(extra, _)| *extra == version);
+    if version == "$LATEST" || in_use {
+        return lambda_error(
+            StatusCode::CONFLICT,
+            "ResourceConflictException",
+            &format!("Version {version} of {name} is in use by an alias"),
+        );
+    }
+    if f.versions.remove(&version).is_none() {
+        return function_not_found(format!("Function not found: {name}:{version}"));
+    }
+    StatusCode::NO_CONTENT.into_response()
 }
 
 /// Lambda's 404 for an unknown function or qualifier.

@@ -70,6 +70,8 @@ struct Inner {
     hits: HashMap<String, u32>,
     /// Request headers seen, per path (tests check that headers were sent).
     headers: HashMap<String, Vec<(String, String)>>,
+    /// Request bodies seen, per path, in order (webhook tests read them).
+    bodies: HashMap<String, Vec<Vec<u8>>>,
 }
 
 /// Scripted HTTP endpoints. Unknown paths answer 404.
@@ -98,6 +100,11 @@ impl FakeHttp {
     /// The headers of the last request to `path`.
     pub fn last_headers(&self, path: &str) -> Vec<(String, String)> {
         self.lock().headers.get(path).cloned().unwrap_or_default()
+    }
+
+    /// The bodies of the requests to `path`, in order.
+    pub fn bodies(&self, path: &str) -> Vec<Vec<u8>> {
+        self.lock().bodies.get(path).cloned().unwrap_or_default()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -135,6 +142,16 @@ async fn answer(State(fake): State<FakeHttp>, req: Request) -> Response {
         inner.headers.insert(path.clone(), headers);
         inner.routes.get(&path).cloned()
     };
+    // Bodies are kept whole up to 1 MiB (tests send small ones).
+    let body = axum::body::to_bytes(req.into_body(), 1 << 20)
+        .await
+        .map(|b| b.to_vec())
+        .unwrap_or_default();
+    fake.lock()
+        .bodies
+        .entry(path.clone())
+        .or_default()
+        .push(body);
     let Some(route) = route else {
         return (StatusCode::NOT_FOUND, format!("no route for {path}")).into_response();
     };

@@ -35,6 +35,26 @@ pub use tls::SelfSignedTls;
 
 use std::path::PathBuf;
 
+/// An AWS SDK config for a test's own clients of the fakes or of moto at `endpoint`:
+/// region `us-east-1`, static test credentials, the hooks' HTTP client (rustls on
+/// ring).
+pub async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
+    use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(
+            aws_smithy_http_client::Builder::new()
+                .tls_provider(Provider::Rustls(CryptoMode::Ring))
+                .build_https(),
+        )
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_credential_types::Credentials::new(
+            "testkit", "testkit", None, None, "test",
+        ))
+        .endpoint_url(endpoint)
+        .load()
+        .await
+}
+
 /// The directory of this crate's fixtures (`testkit/`), for tests in any crate.
 pub fn testkit_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

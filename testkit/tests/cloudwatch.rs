@@ -9,22 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use traffic_hooks_testkit::{FakeAlarm, FakeAws, MetricKey, Stats};
 
 async fn client(url: &str) -> aws_sdk_cloudwatch::Client {
-    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .http_client(
-            aws_smithy_http_client::Builder::new()
-                .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
-                    aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
-                ))
-                .build_https(),
-        )
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_cloudwatch::config::Credentials::new(
-            "testkit", "testkit", None, None, "test",
-        ))
-        .endpoint_url(url)
-        .load()
-        .await;
-    aws_sdk_cloudwatch::Client::new(&sdk)
+    aws_sdk_cloudwatch::Client::new(&traffic_hooks_testkit::sdk_config(url).await)
 }
 
 fn alarm(name: &str, state: &str) -> FakeAlarm {

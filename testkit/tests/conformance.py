@@ -132,10 +132,36 @@ def cloudwatch_metrics():
     eq(r["Timestamps"], sorted(r["Timestamps"], reverse=True), "newest first")
 
 
+def lambda_versions():
+    pages = lam.get_paginator("list_versions_by_function").paginate(
+        FunctionName="prune-fn", PaginationConfig={"PageSize": 2})
+    eq([v["Version"] for p in pages for v in p["Versions"]], ["$LATEST", "1", "2", "3", "4", "5"],
+       "versions, over three pages")
+
+
+def lambda_aliases():
+    aliases = lam.list_aliases(FunctionName="prune-fn")["Aliases"]
+    eq([(a["Name"], a["FunctionVersion"], a.get("RoutingConfig", {}).get("AdditionalVersionWeights"))
+        for a in aliases], [("live", "4", {"5": 0.1})], "aliases with routing")
+
+
+def lambda_delete_version():
+    lam.delete_function(FunctionName="prune-fn", Qualifier="1")
+    left = [v["Version"] for v in lam.list_versions_by_function(FunctionName="prune-fn")["Versions"]]
+    eq(left, ["$LATEST", "2", "3", "4", "5"], "after deleting version 1")
+    try:
+        lam.delete_function(FunctionName="prune-fn", Qualifier="5")
+    except lam.exceptions.ResourceConflictException:
+        return
+    raise AssertionError("deleting a version an alias routes to must raise ResourceConflictException")
+
+
 for name, fn in [("codedeploy target", target), ("codedeploy appspec", appspec), ("codedeploy report once", report_once),
                  ("codedeploy unknown deployment", unknown_deployment), ("lambda invoke", invoke_ok),
                  ("lambda function error and alias", invoke_error_and_alias), ("lambda missing function", invoke_missing),
-                 ("cloudwatch alarms (CBOR)", cloudwatch_alarms), ("cloudwatch metric data (CBOR)", cloudwatch_metrics)]:
+                 ("cloudwatch alarms (CBOR)", cloudwatch_alarms), ("cloudwatch metric data (CBOR)", cloudwatch_metrics),
+                 ("lambda versions (paginated)", lambda_versions), ("lambda aliases", lambda_aliases),
+                 ("lambda delete a version", lambda_delete_version)]:
     check(name, fn)
 
 failed = [r for r in results if r[1]]

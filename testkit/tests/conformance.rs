@@ -5,7 +5,9 @@
 
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use traffic_hooks_testkit::{testkit_dir, venv_python, FakeAlarm, FakeAws, MetricKey, Stats};
+use traffic_hooks_testkit::{
+    testkit_dir, venv_python, FakeAlarm, FakeAws, FakeFunction, MetricKey, Stats, VersionBehaviour,
+};
 
 /// The project virtualenv's Python (made by `make venv`).
 fn python() -> PathBuf {
@@ -50,10 +52,26 @@ fn with_alarm_and_metrics(aws: &FakeAws) {
     aws.put_metric(key, now - 30, Stats::ones_of(2.0, 10.0));
 }
 
+/// `prune-fn`: versions 1 to 5, `live` on 4 with 10% routed to 5.
+fn with_versions(aws: &FakeAws) {
+    let versions = (1..=5)
+        .map(|n| (n.to_string(), VersionBehaviour::default()))
+        .collect();
+    aws.function(
+        "prune-fn",
+        FakeFunction {
+            versions,
+            aliases: [("live".to_owned(), "4".to_owned())].into(),
+            routing: [("live".to_owned(), ("5".to_owned(), 0.1))].into(),
+        },
+    );
+}
+
 #[tokio::test]
 async fn boto3_accepts_the_fakes() {
     let aws = FakeAws::with_scenario();
     with_alarm_and_metrics(&aws);
+    with_versions(&aws);
     let server = aws.start().await.unwrap();
     let script = testkit_dir().join("tests/conformance.py");
     let url = server.url();
@@ -70,6 +88,14 @@ async fn boto3_accepts_the_fakes() {
         "boto3 conformance failed:\n{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(stdout.contains("9 passed, 0 failed"), "{stdout}");
+    assert!(stdout.contains("12 passed, 0 failed"), "{stdout}");
+    assert_eq!(
+        aws.lambda_calls()
+            .iter()
+            .filter(|c| c.starts_with("DeleteFunction"))
+            .count(),
+        2,
+        "both deletions reached the fake"
+    );
     assert_eq!(aws.reports().len(), 1, "boto3's report was recorded once");
 }

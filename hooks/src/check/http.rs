@@ -51,6 +51,11 @@ impl Method {
     pub(crate) fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// `POST`.
+    pub(crate) fn post() -> Self {
+        Self("POST".to_owned())
+    }
 }
 
 impl Default for Method {

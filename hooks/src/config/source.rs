@@ -19,6 +19,27 @@ pub(crate) const ENV_SSM: &str = "TRAFFIC_HOOK_CONFIG_SSM";
 pub(crate) trait ParameterStore: Send + Sync {
     /// The value of `name`, SecureStrings decrypted.
     async fn get(&self, name: &str) -> Result<String, EffectError>;
+
+    /// The value of `name` with its version and last-modified time, where the store
+    /// tells them (the skip switch logs them).
+    async fn parameter(&self, name: &str) -> Result<Parameter, EffectError> {
+        Ok(Parameter {
+            value: self.get(name).await?,
+            version: None,
+            last_modified: None,
+        })
+    }
+}
+
+/// A parameter's value and what the store says about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Parameter {
+    /// Its value.
+    pub(crate) value: String,
+    /// Its version.
+    pub(crate) version: Option<i64>,
+    /// When it was last modified (RFC 3339).
+    pub(crate) last_modified: Option<String>,
 }
 
 /// A place a config can be read from.
