@@ -574,10 +574,11 @@ impl Hook {
             self.remember(&event.execution_id, &verdict);
         }
         verdict.log();
-        if let Some(ops) = &ops {
-            self.after_report(ops, &verdict, &outcome, now, report_deadline)
-                .await;
-        }
+        // Without a config (it could not be read or is invalid) the defaults still
+        // emit the verdict's metrics, so an alarm on failed verdicts sees it.
+        let ops = ops.unwrap_or_default();
+        self.after_report(&ops, &verdict, &outcome, now, report_deadline)
+            .await;
         match outcome {
             ReportOutcome::GaveUp { error, .. } => Err(HookError::NotReported {
                 status: verdict.status.as_str(),

@@ -144,6 +144,22 @@ async fn every_metrics_line_is_valid_embedded_metric_format() {
 }
 
 #[tokio::test]
+async fn an_invalid_config_still_counts_a_failed_verdict_in_the_default_namespace() {
+    let world = World::new().await;
+    let mut hook = world
+        .hook("checks: [ { name: a, invoke: {}, bogus: 1 } ]", &[])
+        .await;
+    assert_eq!(run(&mut hook, pre()).await["status"], "Failed");
+    let lines = emf_lines(&hook);
+    assert_eq!(lines.len(), 1, "the verdict's line only: {lines:?}");
+    assert_eq!(lines[0]["VerdictFailed"], 1);
+    assert_eq!(
+        lines[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"],
+        "TrafficHooks"
+    );
+}
+
+#[tokio::test]
 async fn metrics_false_prints_no_metrics_and_a_namespace_can_be_set() {
     let world = World::new().await;
     let off = format!("metrics: false\n{PASS_AND_FAIL}");
