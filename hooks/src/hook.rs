@@ -622,37 +622,30 @@ impl Hook {
             );
             return None;
         };
-        let left = stop
-            .deadline
-            .map_or(CONFIG_READ_TIMEOUT, |d| {
-                d.saturating_duration_since(Instant::now())
-            })
-            .min(CONFIG_READ_TIMEOUT);
+        // The deadline is `stop`'s; the read's own bound is the config reads' one.
         let read = tokio::select! {
             biased;
-            r = tokio::time::timeout(left, store.parameter(name)) => r.ok(),
+            r = tokio::time::timeout(CONFIG_READ_TIMEOUT, store.parameter(name)) => r.ok(),
             _ = stop.reached() => None,
         };
         match read {
             Some(Ok(p)) => {
-                let function = deployment.facts.function.as_deref();
-                let skip = crate::ops::skips(&p.value, function);
-                tracing::info!(
-                    parameter = name,
-                    version = p.version,
-                    last_modified = p.last_modified.as_deref().unwrap_or("unknown"),
-                    skip,
-                    "skip switch read"
-                );
-                if skip {
+                let last_modified = p.last_modified.as_deref().unwrap_or("unknown");
+                if crate::ops::skips(&p.value, deployment.facts.function.as_deref()) {
                     tracing::warn!(
                         parameter = name,
                         version = p.version,
-                        last_modified = p.last_modified.as_deref().unwrap_or("unknown"),
+                        last_modified,
                         "skip switch on: every check skipped"
                     );
                     return Some(format!("skipped by {name}"));
                 }
+                tracing::info!(
+                    parameter = name,
+                    version = p.version,
+                    last_modified,
+                    "skip switch read: off for this function"
+                );
                 None
             }
             Some(Err(e)) => {
