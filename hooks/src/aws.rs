@@ -23,112 +23,140 @@ use crate::ops::effects::{AliasInfo, OpsEffects, Publisher, Versions};
 use crate::report::{ReportError, Reporter, Status};
 use crate::wire::Target;
 use async_trait::async_trait;
-use aws_sdk_codedeploy::error::SdkError;
-use aws_sdk_codedeploy::types::{LifecycleEventStatus, RevisionLocation};
+use serde_json::{json, Value};
 use std::sync::Arc;
 use tokio::time::Instant;
 
 pub(crate) use crate::sdk::{Aws, Chain};
 
-/// CodeDeploy: discovery reads and the status report.
+/// CodeDeploy: discovery reads and the status report, over [`crate::awsjson`]; its
+/// connections are kept alive between invocations.
 #[derive(Debug, Clone)]
-pub(crate) struct CodeDeploy(pub(crate) Arc<Aws>);
+pub(crate) struct CodeDeploy(Arc<crate::awsjson::Client>);
 
-fn revision_text(rev: &RevisionLocation) -> Option<String> {
-    rev.app_spec_content()
-        .and_then(|c| c.content())
-        .or_else(|| rev.string().and_then(|s| s.content()))
+impl CodeDeploy {
+    /// CodeDeploy with `aws`'s credentials, region and endpoint.
+    pub(crate) fn new(aws: Arc<Aws>) -> Self {
+        Self(Arc::new(crate::awsjson::Client::new(
+            aws,
+            crate::awsjson::CODEDEPLOY,
+        )))
+    }
+
+    /// A read call, retried as the SDK's standard mode would.
+    async fn read(&self, operation: &'static str, input: Value) -> Result<Value, EffectError> {
+        self.0
+            .call(operation, &input, crate::awsjson::READ_ATTEMPTS)
+            .await
+            .map_err(|e| e.effect(operation))
+    }
+}
+
+/// A string at `path` in a JSON document.
+fn text<'a>(doc: &'a Value, path: &[&str]) -> Option<&'a str> {
+    path.iter()
+        .try_fold(doc, |v, key| v.get(key))
+        .and_then(Value::as_str)
+}
+
+/// The AppSpec of a revision: inline content, or a string revision's.
+fn revision_text(rev: &Value) -> Option<String> {
+    text(rev, &["appSpecContent", "content"])
+        .or_else(|| text(rev, &["string", "content"]))
         .map(str::to_owned)
+}
+
+/// What a `GetDeploymentTarget` output says of a Lambda deployment.
+fn lambda_facts(out: &Value) -> Result<Facts, EffectError> {
+    let target = out
+        .get("deploymentTarget")
+        .and_then(|t| t.get("lambdaTarget"))
+        .filter(|t| t.is_object())
+        .ok_or_else(|| {
+            EffectError::new("GetDeploymentTarget", "the target is not a Lambda target")
+        })?;
+    let info = target.get("lambdaFunctionInfo").filter(|i| i.is_object());
+    let own = |key: &str| info.and_then(|i| text(i, &[key])).map(str::to_owned);
+    let events = target
+        .get("lifecycleEvents")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    Ok(Facts {
+        function: own("functionName"),
+        alias: own("functionAlias"),
+        current_version: own("currentVersion"),
+        target_version: own("targetVersion"),
+        target_weight: info.map(|i| {
+            i.get("targetVersionWeight")
+                .and_then(Value::as_f64)
+                .unwrap_or_default()
+        }),
+        phase: events
+            .iter()
+            .filter(|e| text(e, &["status"]) == Some("InProgress"))
+            .find_map(|e| text(e, &["lifecycleEventName"]).and_then(Phase::from_lifecycle_event)),
+    })
 }
 
 #[async_trait]
 impl DeploymentSource for CodeDeploy {
     async fn target_facts(&self, deployment_id: &str) -> Result<Facts, EffectError> {
-        let reads = &self.0.codedeploy().await.0;
-        let list = reads
-            .list_deployment_targets()
-            .deployment_id(deployment_id)
-            .send()
-            .await
-            .map_err(|e| EffectError::aws("ListDeploymentTargets", &e))?;
-        let target_id = list.target_ids().first().ok_or_else(|| {
-            EffectError::new("ListDeploymentTargets", "the deployment has no targets")
-        })?;
-        let out = reads
-            .get_deployment_target()
-            .deployment_id(deployment_id)
-            .target_id(target_id)
-            .send()
-            .await
-            .map_err(|e| EffectError::aws("GetDeploymentTarget", &e))?;
-        let target = out
-            .deployment_target()
-            .and_then(|t| t.lambda_target())
+        let list = self
+            .read(
+                "ListDeploymentTargets",
+                json!({ "deploymentId": deployment_id }),
+            )
+            .await?;
+        let target_id = list
+            .get("targetIds")
+            .and_then(Value::as_array)
+            .and_then(|ids| ids.first())
+            .and_then(Value::as_str)
             .ok_or_else(|| {
-                EffectError::new("GetDeploymentTarget", "the target is not a Lambda target")
+                EffectError::new("ListDeploymentTargets", "the deployment has no targets")
             })?;
-        let info = target.lambda_function_info();
-        let own = |s: Option<&str>| s.map(str::to_owned);
-        Ok(Facts {
-            function: own(info.and_then(|i| i.function_name())),
-            alias: own(info.and_then(|i| i.function_alias())),
-            current_version: own(info.and_then(|i| i.current_version())),
-            target_version: own(info.and_then(|i| i.target_version())),
-            target_weight: info.map(|i| i.target_version_weight()),
-            phase: target
-                .lifecycle_events()
-                .iter()
-                .filter(|e| e.status() == Some(&LifecycleEventStatus::InProgress))
-                .find_map(|e| {
-                    e.lifecycle_event_name()
-                        .and_then(Phase::from_lifecycle_event)
-                }),
-        })
+        let out = self
+            .read(
+                "GetDeploymentTarget",
+                json!({ "deploymentId": deployment_id, "targetId": target_id }),
+            )
+            .await?;
+        lambda_facts(&out)
     }
 
     async fn creator(&self, deployment_id: &str) -> Result<String, EffectError> {
         let out = self
-            .0
-            .codedeploy()
-            .await
-            .0
-            .get_deployment()
-            .deployment_id(deployment_id)
-            .send()
-            .await
-            .map_err(|e| EffectError::aws("GetDeployment", &e))?;
-        Ok(out
-            .deployment_info()
-            .and_then(|i| i.creator())
-            .map_or_else(|| "user".to_owned(), |c| c.as_str().to_owned()))
+            .read("GetDeployment", json!({ "deploymentId": deployment_id }))
+            .await?;
+        Ok(text(&out, &["deploymentInfo", "creator"])
+            .unwrap_or("user")
+            .to_owned())
     }
 
     async fn appspec(&self, deployment_id: &str) -> Result<String, EffectError> {
-        let reads = &self.0.codedeploy().await.0;
-        let out = reads
-            .get_deployment()
-            .deployment_id(deployment_id)
-            .send()
-            .await
-            .map_err(|e| EffectError::aws("GetDeployment", &e))?;
+        let out = self
+            .read("GetDeployment", json!({ "deploymentId": deployment_id }))
+            .await?;
         let info = out
-            .deployment_info()
+            .get("deploymentInfo")
+            .filter(|i| i.is_object())
             .ok_or_else(|| EffectError::new("GetDeployment", "no deploymentInfo"))?;
         let revision = info
-            .revision()
+            .get("revision")
+            .filter(|r| r.is_object())
             .ok_or_else(|| EffectError::new("GetDeployment", "no revision"))?;
         if let Some(text) = revision_text(revision) {
             return Ok(text);
         }
-        let app = info.application_name().unwrap_or_default();
-        let out = reads
-            .get_application_revision()
-            .application_name(app)
-            .revision(revision.clone())
-            .send()
-            .await
-            .map_err(|e| EffectError::aws("GetApplicationRevision", &e))?;
-        out.revision().and_then(revision_text).ok_or_else(|| {
+        let app = text(info, &["applicationName"]).unwrap_or_default();
+        let out = self
+            .read(
+                "GetApplicationRevision",
+                json!({ "applicationName": app, "revision": revision }),
+            )
+            .await?;
+        out.get("revision").and_then(revision_text).ok_or_else(|| {
             EffectError::new(
                 "GetApplicationRevision",
                 "the revision has no AppSpec content",
@@ -139,26 +167,23 @@ impl DeploymentSource for CodeDeploy {
 
 #[async_trait]
 impl Reporter for CodeDeploy {
+    /// One attempt: reporting retries on its own, bounded by the Lambda deadline.
     async fn put_status(&self, event: &HookEvent, status: Status) -> Result<(), ReportError> {
-        let sent = self
+        let input = json!({
+            "deploymentId": event.deployment_id,
+            "lifecycleEventHookExecutionId": event.execution_id,
+            "status": status.as_str(),
+        });
+        let err = match self
             .0
-            .codedeploy()
+            .call("PutLifecycleEventHookExecutionStatus", &input, 1)
             .await
-            .1
-            .put_lifecycle_event_hook_execution_status()
-            .deployment_id(&event.deployment_id)
-            .lifecycle_event_hook_execution_id(&event.execution_id)
-            .status(aws_sdk_codedeploy::types::LifecycleEventStatus::from(
-                status.as_str(),
-            ))
-            .send()
-            .await;
-        let err = match sent {
+        {
             Ok(_) => return Ok(()),
             Err(e) => e,
         };
-        let e = EffectError::aws("PutLifecycleEventHookExecutionStatus", &err);
-        let already = matches!(&err, SdkError::ServiceError(ctx) if ctx.err().is_lifecycle_event_already_completed_exception());
+        let already = err.code.as_deref() == Some("LifecycleEventAlreadyCompletedException");
+        let e = err.effect("PutLifecycleEventHookExecutionStatus");
         Err(if already {
             ReportError::AlreadyCompleted(e.message)
         } else if e.retryable {
@@ -372,7 +397,7 @@ pub(crate) fn effects(aws: &Arc<Aws>) -> Effects {
 /// A hook wired to AWS: CodeDeploy for discovery and reports, the SDK for checks and
 /// operations (SNS, Lambda versions, SSM for the skip switch).
 pub(crate) fn hook(aws: &Arc<Aws>, configs: Configs) -> Hook {
-    let codedeploy = Arc::new(CodeDeploy(aws.clone()));
+    let codedeploy = Arc::new(CodeDeploy::new(aws.clone()));
     Hook::new(configs, codedeploy.clone(), codedeploy, effects(aws)).with_ops(
         OpsEffects {
             sns: Some(Arc::new(Sns(aws.clone()))),
@@ -548,49 +573,36 @@ async fn sign(aws: &Aws, req: &mut HttpRequest) -> Result<(), EffectError> {
 }
 
 async fn sign_headers(aws: &Aws, req: &mut HttpRequest) -> Result<(), String> {
-    use aws_credential_types::provider::ProvideCredentials;
-    use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
     let Some(sigv4) = req.sigv4.clone() else {
         return Ok(());
     };
-    let sdk = aws.sdk().await;
-    let provider = sdk
-        .credentials_provider()
-        .ok_or("sigv4: no AWS credentials are configured")?;
-    let identity = provider
-        .provide_credentials()
-        .await
-        .map_err(|e| format!("sigv4: credentials: {e}"))?
-        .into();
-    let region = sigv4
-        .region
-        .or_else(|| sdk.region().map(|r| r.to_string()))
-        .ok_or("sigv4: no region: set sigv4.region or AWS_REGION")?;
-    let params = aws_sigv4::sign::v4::SigningParams::builder()
-        .identity(&identity)
-        .region(&region)
-        .name(&sigv4.service)
-        .time(std::time::SystemTime::now())
-        .settings(SigningSettings::default())
-        .build()
-        .map_err(|e| format!("sigv4: {e}"))?
-        .into();
+    let region = match sigv4.region {
+        Some(r) => r,
+        None => aws
+            .sdk()
+            .await
+            .region()
+            .map(|r| r.to_string())
+            .ok_or("sigv4: no region: set sigv4.region or AWS_REGION")?,
+    };
+    let headers: Vec<(String, String)> = req
+        .headers
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     let body = req.body.as_deref().unwrap_or_default();
-    let signable = SignableRequest::new(
+    let signed = crate::awsjson::signature(
+        aws,
+        &region,
+        &sigv4.service,
         req.method.as_str(),
-        req.url.as_str(),
-        req.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-        SignableBody::Bytes(body),
+        &req.url,
+        &headers,
+        body,
     )
+    .await
     .map_err(|e| format!("sigv4: {e}"))?;
-    let (instructions, _) = sign(signable, &params)
-        .map_err(|e| format!("sigv4: {e}"))?
-        .into_parts();
-    let (headers, _) = instructions.into_parts();
-    for h in headers {
-        req.headers
-            .insert(h.name().to_owned(), h.value().to_owned());
-    }
+    req.headers.extend(signed);
     Ok(())
 }
 

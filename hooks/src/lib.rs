@@ -41,6 +41,8 @@
 
 #[cfg(feature = "aws")]
 mod aws;
+#[cfg(feature = "aws")]
+mod awsjson;
 mod bounded;
 mod check;
 #[cfg(feature = "aws")]

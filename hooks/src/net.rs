@@ -197,6 +197,17 @@ impl Conn {
         self.reusable
     }
 
+    /// Whether the server has closed this idle connection (or sent what it should not
+    /// have): checked without waiting, before a kept-alive connection is used again.
+    pub(crate) fn closed_by_peer(&self) -> bool {
+        let tcp = match &self.stream {
+            Stream::Plain(tcp) => tcp,
+            Stream::Tls(tls) => tls.get_ref().0,
+        };
+        let mut byte = [0u8; 1];
+        !matches!(tcp.try_read(&mut byte), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+    }
+
     /// Whether any byte of the last response arrived: a request that failed before
     /// may be sent again on a new connection (the server had closed this one).
     pub(crate) fn responded(&self) -> bool {

@@ -3,10 +3,15 @@
 //! A leaf module: the effect adapters (`aws`) and the kinds' build context (`check`)
 //! both hold an [`Aws`], and it knows neither.
 
-use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
+use aws_credential_types::provider::ProvideCredentials;
+use aws_credential_types::Credentials;
 use std::sync::{Arc, OnceLock};
+use std::time::{Duration, SystemTime};
 use tokio::sync::OnceCell;
+
+/// Credentials this close to their expiry are fetched again.
+const CREDENTIALS_MARGIN: Duration = Duration::from_secs(5 * 60);
 
 /// The SDK's HTTP client: hyper with rustls on ring (no default client is compiled
 /// in, so nothing else is linked), made with the config, once.
@@ -68,7 +73,8 @@ pub(crate) enum Chain {
 pub(crate) struct Aws {
     chain: Chain,
     sdk: OnceCell<SdkConfig>,
-    codedeploy: OnceLock<(aws_sdk_codedeploy::Client, aws_sdk_codedeploy::Client)>,
+    /// The last credentials the chain gave, reused until near their expiry.
+    credentials: tokio::sync::Mutex<Option<Credentials>>,
     lambda: OnceLock<aws_sdk_lambda::Client>,
     cloudwatch: OnceLock<aws_sdk_cloudwatch::Client>,
     ssm: OnceLock<aws_sdk_ssm::Client>,
@@ -81,7 +87,7 @@ impl Aws {
         Arc::new(Self {
             chain,
             sdk: OnceCell::new(),
-            codedeploy: OnceLock::new(),
+            credentials: tokio::sync::Mutex::new(None),
             lambda: OnceLock::new(),
             cloudwatch: OnceLock::new(),
             ssm: OnceLock::new(),
@@ -112,21 +118,29 @@ impl Aws {
         self.sdk.get()
     }
 
-    /// CodeDeploy clients: reads, and writes with the SDK's retries off (reporting
-    /// retries on its own, bounded by the Lambda deadline).
-    pub(crate) async fn codedeploy(
-        &self,
-    ) -> &(aws_sdk_codedeploy::Client, aws_sdk_codedeploy::Client) {
-        let sdk = self.sdk().await;
-        self.codedeploy.get_or_init(|| {
-            let writes = aws_sdk_codedeploy::config::Builder::from(sdk)
-                .retry_config(RetryConfig::disabled())
-                .build();
-            (
-                aws_sdk_codedeploy::Client::new(sdk),
-                aws_sdk_codedeploy::Client::from_conf(writes),
-            )
-        })
+    /// Credentials from the shared config's chain, reused until five minutes before
+    /// they expire (the chain itself does not cache: a profile or SSO lookup per
+    /// signed request would cost more than the request).
+    pub(crate) async fn credentials(&self) -> Result<Credentials, String> {
+        let mut cached = self.credentials.lock().await;
+        let fresh = |c: &Credentials| {
+            c.expiry()
+                .is_none_or(|at| at > SystemTime::now() + CREDENTIALS_MARGIN)
+        };
+        if let Some(c) = cached.as_ref().filter(|c| fresh(c)) {
+            return Ok(c.clone());
+        }
+        let provider = self
+            .sdk()
+            .await
+            .credentials_provider()
+            .ok_or("no AWS credentials are configured")?;
+        let got = provider
+            .provide_credentials()
+            .await
+            .map_err(|e| format!("credentials: {}", crate::error::chain(&e)))?;
+        *cached = Some(got.clone());
+        Ok(got)
     }
 
     pub(crate) async fn lambda(&self) -> &aws_sdk_lambda::Client {
