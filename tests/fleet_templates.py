@@ -100,26 +100,36 @@ def _():
         assert "DeploymentPreference" not in shared_source["Resources"][name]["Properties"]
 
 
-@check("shared hooks invoke only functions tagged traffic-hooks=<OptInTagValue>")
+@check("shared hooks invoke only functions tagged traffic-hooks=<OptInTagValue>, and themselves")
 def _():
     every = statements()
     invoking = [s for s in every if "lambda:InvokeFunction" in as_list(s["Action"])]
-    assert len(invoking) == 1, invoking
-    (s,) = invoking
+    assert len(invoking) == 2, invoking
+    tagged = [s for s in invoking if s.get("Sid") == "InvokeOptedInFunctionsOnly"]
+    assert len(tagged) == 1, invoking
+    (s,) = tagged
     assert as_list(s["Action"]) == ["lambda:InvokeFunction"], s
     assert s["Condition"] == {"StringEquals": {"aws:ResourceTag/traffic-hooks": {"Ref": "OptInTagValue"}}}, s
     assert "function:*" in json.dumps(s["Resource"]), s
     assert shared_source["Parameters"]["OptInTagValue"]["Default"] == "enabled"
+    # Continuations and load workers: the two hooks by name (and their versions), only.
+    (me,) = [x for x in invoking if x is not s]
+    assert as_list(me["Action"]) == ["lambda:InvokeFunction"] and "Condition" not in me, me
+    names = sorted(json.dumps(r) for r in as_list(me["Resource"]))
+    assert len(names) == 4 and all("function:CodeDeployHook_${HookName}-" in n for n in names), names
     # No other statement grants any lambda action.
-    others = [a for x in every if x is not s for a in as_list(x["Action"])]
+    others = [a for x in every if x is not s and x is not me for a in as_list(x["Action"])]
     assert not [a for a in others if a.startswith("lambda:")], others
 
 
-@check("shared hooks read SSM only under ConfigPath, and no other action has a * resource but GetMetricData")
+@check("shared hooks read SSM only under ConfigPath and the approvals path, and no other action has a * resource but GetMetricData")
 def _():
     ssm = [s for s in statements() if any(a.startswith("ssm:") for a in as_list(s["Action"]))]
-    assert len(ssm) == 1 and as_list(ssm[0]["Action"]) == ["ssm:GetParameter"], ssm
-    assert ssm[0]["Resource"] == {"Fn::Sub": "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter${ConfigPath}/*"}, ssm
+    assert len(ssm) == 2 and all(as_list(s["Action"]) == ["ssm:GetParameter"] for s in ssm), ssm
+    assert sorted(json.dumps(s["Resource"]) for s in ssm) == sorted(json.dumps(r) for r in [
+        {"Fn::Sub": "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter${ConfigPath}/*"},
+        {"Fn::Sub": "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/traffic-hooks/approvals/*"},
+    ]), ssm
     for s in statements():
         assert s["Effect"] == "Allow", s
         if "*" in as_list(s["Resource"]):

@@ -110,9 +110,11 @@ def _():
     assert not [s for s in statements("PreTrafficHookRole", pruning=True) if "lambda:DeleteFunction" in json.dumps(s)]
 
 
-@check("hook roles: no * resource except GetMetricData, invoke only the demo function")
+@check("hook roles: no * resource except GetMetricData, invoke only the demo function and the hook itself")
 def _():
     for role in ("PreTrafficHookRole", "PostTrafficHookRole"):
+        own = "CodeDeployHook_${AWS::StackName}-" + ("pre" if role.startswith("Pre") else "post")
+        itself = 0
         for s in statements(role):
             actions = s["Action"] if isinstance(s["Action"], list) else [s["Action"]]
             res = s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]]
@@ -120,9 +122,15 @@ def _():
                 assert actions == ["cloudwatch:GetMetricData"], (role, s)
             if "lambda:InvokeFunction" in actions:
                 text = json.dumps(res)
-                assert "DemoFunction" in text and "PreTrafficHook" not in text, (role, s)
+                if s.get("Sid") == "InvokeItself":
+                    # Continuations and load workers: this hook, by name, and nothing else.
+                    assert all(own in json.dumps(r) for r in res) and len(res) == 2, (role, s)
+                    itself += 1
+                else:
+                    assert "DemoFunction" in text and "PreTrafficHook" not in text, (role, s)
             if any(a.startswith("codedeploy:") for a in actions):
                 assert "ServerlessDeploymentApplication" in json.dumps(res), (role, s)
+        assert itself == 1, (role, "no InvokeItself statement")
 
 
 @check("the demo function publishes alias live from a rust-cargolambda build")

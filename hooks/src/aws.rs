@@ -9,8 +9,8 @@
 
 use crate::bounded::Capped;
 use crate::check::{
-    AlarmSource, Effects, HttpReply, HttpRequest, HttpSender, InvokeOutput, LambdaInvoker,
-    MetricQuery, MetricSource, Repeater,
+    AlarmSource, ApprovalStore, Effects, HttpReply, HttpRequest, HttpSender, InvokeOutput,
+    LambdaInvoker, MetricQuery, MetricSource, Repeater,
 };
 use crate::config::source::Parameter;
 use crate::config::ParameterStore;
@@ -23,6 +23,7 @@ use crate::ops::effects::{AliasInfo, OpsEffects, Publisher, Versions};
 use crate::report::{ReportError, Reporter, Status};
 use crate::wire::Target;
 use async_trait::async_trait;
+use aws_smithy_runtime_api::client::result::SdkError;
 use serde_json::{json, Value};
 use std::sync::Arc;
 use tokio::time::Instant;
@@ -226,6 +227,26 @@ impl LambdaInvoker for Lambda {
             executed_version: out.executed_version().map(str::to_owned),
         })
     }
+
+    async fn invoke_event(
+        &self,
+        function: &str,
+        qualifier: Option<&str>,
+        payload: Vec<u8>,
+    ) -> Result<(), EffectError> {
+        self.0
+            .lambda()
+            .await
+            .invoke()
+            .function_name(function)
+            .set_qualifier(qualifier.map(str::to_owned))
+            .invocation_type(aws_sdk_lambda::types::InvocationType::Event)
+            .payload(aws_sdk_lambda::primitives::Blob::new(payload))
+            .send()
+            .await
+            .map_err(|e| EffectError::aws("Invoke", &e))?;
+        Ok(())
+    }
 }
 
 #[async_trait]
@@ -348,6 +369,29 @@ impl Publisher for Sns {
 #[derive(Debug, Clone)]
 pub(crate) struct Ssm(pub(crate) Arc<Aws>);
 
+impl Ssm {
+    /// `GetParameter`, decrypted (a SecureString reads as its value).
+    async fn get_parameter(
+        &self,
+        name: &str,
+    ) -> Result<
+        aws_sdk_ssm::operation::get_parameter::GetParameterOutput,
+        SdkError<
+            aws_sdk_ssm::operation::get_parameter::GetParameterError,
+            aws_smithy_runtime_api::client::orchestrator::HttpResponse,
+        >,
+    > {
+        self.0
+            .ssm()
+            .await
+            .get_parameter()
+            .name(name)
+            .with_decryption(true)
+            .send()
+            .await
+    }
+}
+
 #[async_trait]
 impl ParameterStore for Ssm {
     async fn get(&self, name: &str) -> Result<String, EffectError> {
@@ -356,13 +400,7 @@ impl ParameterStore for Ssm {
 
     async fn parameter(&self, name: &str) -> Result<Parameter, EffectError> {
         let out = self
-            .0
-            .ssm()
-            .await
-            .get_parameter()
-            .name(name)
-            .with_decryption(true)
-            .send()
+            .get_parameter(name)
             .await
             .map_err(|e| EffectError::aws("GetParameter", &e))?;
         let p = out
@@ -381,6 +419,34 @@ impl ParameterStore for Ssm {
     }
 }
 
+/// Approvals (`approval` checks, `traffic-hook approve|reject`): plain String
+/// parameters, read decrypted in case an operator made one a SecureString.
+#[async_trait]
+impl ApprovalStore for Ssm {
+    async fn read(&self, name: &str) -> Result<Option<String>, EffectError> {
+        match self.get_parameter(name).await {
+            Ok(out) => Ok(out.parameter().and_then(|p| p.value()).map(str::to_owned)),
+            Err(SdkError::ServiceError(ctx)) if ctx.err().is_parameter_not_found() => Ok(None),
+            Err(e) => Err(EffectError::aws("GetParameter", &e)),
+        }
+    }
+
+    async fn write(&self, name: &str, value: &str) -> Result<(), EffectError> {
+        self.0
+            .ssm()
+            .await
+            .put_parameter()
+            .name(name)
+            .value(value)
+            .r#type(aws_sdk_ssm::types::ParameterType::String)
+            .overwrite(true)
+            .send()
+            .await
+            .map_err(|e| EffectError::aws("PutParameter", &e))?;
+        Ok(())
+    }
+}
+
 /// The effects of the built-in checks, each reaching AWS only at its first call.
 pub(crate) fn effects(aws: &Arc<Aws>) -> Effects {
     let cloudwatch = Arc::new(CloudWatch(aws.clone()));
@@ -389,6 +455,8 @@ pub(crate) fn effects(aws: &Arc<Aws>) -> Effects {
         http: Arc::new(Sender::new(aws.clone())),
         alarms: cloudwatch.clone(),
         metrics: cloudwatch,
+        approvals: Arc::new(Ssm(aws.clone())),
+        own_function: None,
         aws: Some(aws.clone()),
         shared: Default::default(),
     }

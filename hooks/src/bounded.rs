@@ -114,6 +114,36 @@ pub(crate) struct Measurements {
     recent: std::collections::VecDeque<MeasurementRecord>,
     counts: Counts,
     dropped: u32,
+    /// Errors at the end, in a row (what `consecutive_error_limit` bounds).
+    errors_in_a_row: u32,
+    /// When the last one began (wall clock: a continuation runs in another process).
+    last_began: Option<std::time::SystemTime>,
+}
+
+/// [`Measurements`] as a continuation carries them to the next invocation: the records
+/// without their values (never logged, and they could echo a secret), each text cut to
+/// [`crate::measurement::SavedRecord::MAX_TEXT`].
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct SavedMeasurements {
+    earlier_failures: Vec<crate::measurement::SavedRecord>,
+    recent: Vec<crate::measurement::SavedRecord>,
+    counts: [u32; 4],
+    dropped: u32,
+    errors_in_a_row: u32,
+    last_began_ms: Option<u64>,
+}
+
+impl SavedMeasurements {
+    /// Forgets all records but the last, counting them as not kept: how a state too
+    /// large for one async payload is made smaller. The counts stay whole.
+    pub(crate) fn keep_last_only(&mut self) {
+        let before = self.earlier_failures.len() + self.recent.len();
+        self.earlier_failures.clear();
+        let last = self.recent.pop();
+        self.recent.clear();
+        self.recent.extend(last);
+        self.dropped += (before - self.recent.len()) as u32;
+    }
 }
 
 impl Measurements {
@@ -123,10 +153,19 @@ impl Measurements {
     /// Adds one, forgetting the oldest passed one when full.
     pub(crate) fn push(&mut self, record: MeasurementRecord) {
         self.counts.add(&record.result);
+        self.errors_in_a_row = match record.result {
+            MeasurementResult::Error(_) => self.errors_in_a_row + 1,
+            _ => 0,
+        };
+        self.last_began = std::time::SystemTime::now()
+            .checked_sub(std::time::Duration::from_millis(record.elapsed_ms));
         self.recent.push_back(record);
         if self.recent.len() > Self::KEEP {
             if let Some(old) = self.recent.pop_front() {
-                let failure = !matches!(old.result, MeasurementResult::Passed { .. });
+                let failure = matches!(
+                    old.result,
+                    MeasurementResult::Failed { .. } | MeasurementResult::Error(_)
+                );
                 if failure && self.earlier_failures.len() < Self::KEEP {
                     self.earlier_failures.push(old);
                 } else {
@@ -154,6 +193,62 @@ impl Measurements {
     /// The last one taken.
     pub(crate) fn last(&self) -> Option<&MeasurementRecord> {
         self.recent.back()
+    }
+
+    /// Errors at the end, in a row.
+    pub(crate) fn errors_in_a_row(&self) -> u32 {
+        self.errors_in_a_row
+    }
+
+    /// When the last measurement began (wall clock), if any was taken.
+    pub(crate) fn last_began(&self) -> Option<std::time::SystemTime> {
+        self.last_began
+    }
+
+    /// What a continuation carries of them.
+    pub(crate) fn save(&self) -> SavedMeasurements {
+        let c = self.counts;
+        SavedMeasurements {
+            earlier_failures: self
+                .earlier_failures
+                .iter()
+                .map(MeasurementRecord::save)
+                .collect(),
+            recent: self.recent.iter().map(MeasurementRecord::save).collect(),
+            counts: [c.passed, c.failed, c.errors, c.waiting],
+            dropped: self.dropped,
+            errors_in_a_row: self.errors_in_a_row,
+            last_began_ms: self
+                .last_began
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map(|d| d.as_millis() as u64),
+        }
+    }
+
+    /// Measurements as a continuation carried them, bounded again: a state is input.
+    pub(crate) fn restore(saved: SavedMeasurements) -> Self {
+        let take = |v: Vec<crate::measurement::SavedRecord>| {
+            v.into_iter()
+                .take(Self::KEEP)
+                .map(MeasurementRecord::restore)
+                .collect::<Vec<_>>()
+        };
+        let [passed, failed, errors, waiting] = saved.counts;
+        Self {
+            earlier_failures: take(saved.earlier_failures),
+            recent: take(saved.recent).into(),
+            counts: Counts {
+                passed,
+                failed,
+                errors,
+                waiting,
+            },
+            dropped: saved.dropped,
+            errors_in_a_row: saved.errors_in_a_row,
+            last_began: saved
+                .last_began_ms
+                .map(|ms| std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms)),
+        }
     }
 }
 
@@ -257,7 +352,8 @@ mod tests {
             Counts {
                 passed: 99,
                 failed: 0,
-                errors: 1
+                errors: 1,
+                waiting: 0,
             }
         );
         assert_eq!(m.dropped(), 100 - 1 - Measurements::KEEP as u32);

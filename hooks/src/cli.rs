@@ -52,6 +52,29 @@ enum Command {
     /// Run the checks from a terminal and print a summary (exit 0 all pass, 1 otherwise).
     /// Nothing is reported to CodeDeploy.
     Run(RunArgs),
+    /// Approve a deployment waiting at an `approval` gate: sets its SSM parameter
+    /// (exit 0 set, 1 when SSM refused, 2 for a bad deployment id).
+    Approve(DecideArgs),
+    /// Reject a deployment waiting at an `approval` gate: the gate fails at once with
+    /// the reason given.
+    Reject(DecideArgs),
+}
+
+/// Flags of `approve` and `reject`.
+#[derive(Debug, clap::Args)]
+struct DecideArgs {
+    /// The deployment (`d-XXXXXXXXX`).
+    deployment_id: String,
+    /// Why: shown in the hook's verdict.
+    #[arg(long)]
+    reason: Option<String>,
+    /// Who decides; default: $USER.
+    #[arg(long)]
+    by: Option<String>,
+    /// The parameter, when the check names its own (`approval.ssm`); default:
+    /// /traffic-hooks/approvals/DEPLOYMENT_ID.
+    #[arg(long)]
+    parameter: Option<String>,
 }
 
 fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
@@ -115,6 +138,14 @@ pub(crate) async fn main(kinds: Kinds) -> ExitCode {
         Some(Command::Run(args)) => {
             terminal_tracing();
             run(args, env, &kinds).await
+        }
+        Some(Command::Approve(args)) => {
+            terminal_tracing();
+            decide(args, "approved", &env).await
+        }
+        Some(Command::Reject(args)) => {
+            terminal_tracing();
+            decide(args, "rejected", &env).await
         }
         None if env.contains_key("AWS_LAMBDA_RUNTIME_API") => {
             crate::lambda::init_logs();
@@ -242,6 +273,44 @@ async fn validate(
             let e = if from_flag { named_by_flag(e) } else { e };
             print_errors(&origin, &e);
             ExitCode::from(EXIT_INVALID)
+        }
+    }
+}
+
+/// `approve` and `reject`: writes the decision where `approval` checks read it.
+async fn decide(args: DecideArgs, state: &'static str, env: &BTreeMap<String, String>) -> ExitCode {
+    use crate::check::approval::{default_parameter, Decision};
+    use crate::check::ApprovalStore as _;
+    let id = args.deployment_id.trim();
+    let valid = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
+    if id.is_empty() || !id.chars().all(valid) {
+        eprintln!(
+            "error: deployment id `{}`: expected letters, digits, `-`, `_` or `.` (like d-ABCDEF123)",
+            args.deployment_id.escape_debug()
+        );
+        return ExitCode::from(EXIT_INVALID);
+    }
+    let name = args.parameter.unwrap_or_else(|| default_parameter(id));
+    let decision = Decision {
+        state,
+        by: args
+            .by
+            .or_else(|| env.get("USER").cloned())
+            .unwrap_or_else(|| "unknown".to_owned()),
+        at: aws_smithy_types::DateTime::from(std::time::SystemTime::now())
+            .fmt(aws_smithy_types::date_time::Format::DateTime)
+            .unwrap_or_default(),
+        reason: args.reason,
+    };
+    let store = crate::aws::Ssm(crate::aws::Aws::new(crate::aws::Chain::Local));
+    match store.write(&name, &decision.to_value()).await {
+        Ok(()) => {
+            println!("{id}: {state} by {} (SSM parameter {name})", decision.by);
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {id} not {state}: {e}");
+            ExitCode::FAILURE
         }
     }
 }

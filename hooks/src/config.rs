@@ -98,6 +98,9 @@ pub(crate) struct Config {
     pub(crate) checks: Vec<CheckConfig>,
     /// Metrics, notifications, the skip switch, rollbacks and pruning.
     pub(crate) ops: crate::ops::Operations,
+    /// The longest a phase's checks may take across continuations, from the first
+    /// invocation.
+    pub(crate) max_duration: Duration,
 }
 
 impl fmt::Debug for Config {
@@ -137,6 +140,7 @@ impl Default for Config {
             no_checks: NoChecks::default(),
             checks: Vec::new(),
             ops: crate::ops::Operations::default(),
+            max_duration: crate::continuation::DEFAULT_MAX_DURATION,
         }
     }
 }
@@ -154,6 +158,11 @@ pub(crate) struct CheckConfig {
     pub(crate) timing: Timing,
     /// `expect` conditions as written (may hold `{{variables}}`); empty for the default.
     pub(crate) expect: Vec<String>,
+    /// `until` as written; `None` for the kind's default.
+    pub(crate) until: Option<String>,
+    /// Whether `count` was set (on the check or in `defaults`): a check with `until`
+    /// and no `count` measures until it holds, bounded only by the time it has.
+    pub(crate) count_set: bool,
     /// Cannot fail the deployment.
     pub(crate) dry_run: bool,
     /// The functions it is for (`functions:` globs); `None`: every function.
@@ -184,8 +193,9 @@ pub(crate) struct CheckBuildError {
     pub(crate) reason: String,
 }
 
-const TOP_KEYS: [&str; 6] = [
+const TOP_KEYS: [&str; 7] = [
     "report_reserve",
+    "max_duration",
     "dry_run",
     "defaults",
     "target",
@@ -275,6 +285,17 @@ impl Config {
             }
             config.report_reserve = d;
         }
+        if let Some(d) = duration(top, "", "max_duration", &mut errs) {
+            let max = crate::continuation::MAX_MAX_DURATION;
+            if d.is_zero() || d > max {
+                errs.push(
+                    "max_duration",
+                    "must be more than 0s and at most 59m: CodeDeploy fails a hook that has not reported within an hour",
+                );
+            } else {
+                config.max_duration = d;
+            }
+        }
         if let Some(v) = top.get("dry_run") {
             config.dry_run = errs.de(v, "dry_run").unwrap_or(false);
         }
@@ -282,9 +303,11 @@ impl Config {
             config.no_checks = errs.de(v, "no_checks").unwrap_or_default();
         }
         let mut defaults = Timing::default();
+        let mut defaults_count = false;
         if let Some(v) = top.get("defaults") {
             match v.as_object() {
                 Some(map) => {
+                    defaults_count = map.contains_key("count");
                     diag::unknown_keys(map, "defaults", &[&TIMING_FIELDS], &mut errs);
                     defaults = timing(map, "defaults", Timing::default(), &mut errs);
                 }
@@ -321,7 +344,9 @@ impl Config {
                 let mut seen: BTreeMap<String, usize> = BTreeMap::new();
                 for (i, item) in items.iter().enumerate() {
                     let path = format!("checks[{i}]");
-                    if let Some(c) = check(item, &path, defaults, kinds, &mut errs) {
+                    if let Some(c) =
+                        check(item, &path, (defaults, defaults_count), kinds, &mut errs)
+                    {
                         if let Some(first) = seen.insert(c.name.clone(), i) {
                             errs.push(
                                 format!("{path}.name"),
@@ -386,6 +411,8 @@ impl Config {
         let mut problems = Vec::new();
         for c in &self.checks {
             let worst = match c.build(&deployment, &vars, &effects) {
+                // A gate waits as long as it is given (continuations carry it on).
+                Ok(spec) if spec.waits_until_it_holds() => continue,
                 Ok(spec) => spec.worst_case(),
                 Err(_) => c.timing.worst_case(c.timing.timeout),
             };
@@ -474,7 +501,7 @@ fn timing(map: &Map<String, Value>, path: &str, base: Timing, errs: &mut Errors)
 fn check(
     item: &Value,
     path: &str,
-    defaults: Timing,
+    (defaults, defaults_count): (Timing, bool),
     kinds: &Kinds,
     errs: &mut Errors,
 ) -> Option<CheckConfig> {
@@ -557,14 +584,13 @@ fn check(
         }
     };
     for (i, text) in expect.iter().enumerate() {
-        match template::render(text, &Vars::expect_placeholders()) {
-            Err(e) => errs.push(expect_path(i), e),
-            Ok(rendered) => {
-                if let Err(e) = Expect::compile(&[rendered]) {
-                    errs.push(expect_path(i), e.to_string());
-                }
-            }
-        }
+        compiles(text, &expect_path(i), errs);
+    }
+    let until = map
+        .get("until")
+        .and_then(|v| errs.de::<String>(v, &join(path, "until")));
+    if let Some(text) = &until {
+        compiles(text, &join(path, "until"), errs);
     }
     let present: Vec<&'static str> = names
         .iter()
@@ -598,7 +624,9 @@ fn check(
                 raw: &spec,
                 path: &kind_path,
             };
-            if let Some(None) = kind.validate(&section, errs) {
+            if let Some(crate::check::kind::Defaults { expect: None, .. }) =
+                kind.validate(&section, errs)
+            {
                 if expect.is_empty() {
                     errs.push(
                         join(path, "expect"),
@@ -616,10 +644,25 @@ fn check(
         phase,
         timing,
         expect,
+        until,
+        count_set: defaults_count || map.contains_key("count"),
         dry_run,
         kind,
         spec,
     })
+}
+
+/// Pushes an error at `path` unless `text` (an `expect` or `until` condition, maybe
+/// with `{{variables}}`) compiles with placeholder values.
+fn compiles(text: &str, path: &str, errs: &mut Errors) {
+    match template::render(text, &Vars::expect_placeholders()) {
+        Err(e) => errs.push(path, e),
+        Ok(rendered) => {
+            if let Err(e) = Expect::compile(&[rendered]) {
+                errs.push(path, e.to_string());
+            }
+        }
+    }
 }
 
 impl CheckConfig {
@@ -645,8 +688,9 @@ impl CheckConfig {
         };
         let (check, default) = self.kind.build(&section, &cx).map_err(|e| e.to_string())?;
         let expect = if self.expect.is_empty() {
-            let default =
-                default.ok_or_else(|| format!("`expect` is required for {path} checks"))?;
+            let default = default
+                .expect
+                .ok_or_else(|| format!("`expect` is required for {path} checks"))?;
             vec![default.to_owned()]
         } else {
             self.expect
@@ -655,8 +699,21 @@ impl CheckConfig {
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|e| format!("expect: {e}"))?
         };
+        let until = match (&self.until, default.until) {
+            (Some(text), _) => {
+                Some(template::render(text, vars).map_err(|e| format!("until: {e}"))?)
+            }
+            (None, d) => d.map(str::to_owned),
+        };
+        let until = until
+            .map(|u| Expect::compile(&[u]).map_err(|e| format!("until: {e}")))
+            .transpose()?;
+        let mut timing = self.timing;
+        if until.is_some() && !self.count_set {
+            timing.count = crate::check::UNTIL_HOLDS;
+        }
         let mut secrets = template::env_values(&self.spec, vars);
-        for e in &self.expect {
+        for e in self.expect.iter().chain(&self.until) {
             secrets.extend(template::env_values(&Value::String(e.clone()), vars));
         }
         Ok(CheckSpec {
@@ -665,8 +722,9 @@ impl CheckConfig {
             name: self.name.clone(),
             kind: self.kind.name(),
             phase: self.phase,
-            timing: self.timing,
+            timing,
             expect: Expect::compile(&expect).map_err(|e| e.to_string())?,
+            until,
             dry_run: self.dry_run,
             check,
         })

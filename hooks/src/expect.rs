@@ -106,6 +106,15 @@ impl Expect {
         Ok(Self { conditions })
     }
 
+    /// The conditions as written, each in backticks, joined by `and`.
+    pub(crate) fn describe(&self) -> String {
+        self.conditions
+            .iter()
+            .map(|c| format!("`{}`", c.text))
+            .collect::<Vec<_>>()
+            .join(" and ")
+    }
+
     /// `Ok(None)` when all conditions hold, `Ok(Some(unmet))` for the first that does
     /// not, `Err` when one cannot be evaluated (e.g. a function on the wrong type).
     pub(crate) fn first_unmet(&self, measurement: &Value) -> Result<Option<Unmet>, String> {

@@ -4,17 +4,21 @@
 //! that hangs or panics) still ends in a report of `Failed` with a reason. Only an
 //! event without its ids cannot be reported: that invocation returns an error.
 
-use crate::check::{phase_matches, records_snapshot, run_check, CheckSpec, Effects, Records};
+use crate::bounded::Measurements;
+use crate::check::{
+    phase_matches, records_snapshot, run_check, CheckSpec, Effects, Records, Resume,
+};
 use crate::config::per_function::PerFunction;
 use crate::config::{
     Config, ConfigError, ParameterStore, DEFAULT_REPORT_RESERVE, MIN_REPORT_RESERVE,
 };
+use crate::continuation::State;
 use crate::deployment::{discover, Deployment, DeploymentSource, Facts};
 use crate::event::{EventError, HookEvent};
 use crate::ops::effects::OpsEffects;
 use crate::ops::{Operations, Rollbacks, ROLLBACK_CREATORS};
 use crate::report::{self, ReportOutcome, Reporter, Status};
-use crate::summary::{CheckOutcome, CheckStatus, NoProgress, Progress, Verdict};
+use crate::summary::{CheckOutcome, CheckStatus, Handoff, NoProgress, Progress, Verdict};
 use serde_json::Value;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -38,6 +42,9 @@ pub(crate) enum HookError {
     /// The event lacks its ids, so no status can be reported.
     #[error(transparent)]
     Event(#[from] EventError),
+    /// A load worker could not run its share.
+    #[error("load worker: {0}")]
+    Worker(String),
     /// The verdict could not be reported; Lambda's retry of the async invocation may
     /// deliver the event again.
     #[error("verdict {status} could not be reported to CodeDeploy: {error}")]
@@ -55,6 +62,7 @@ impl From<HookError> for lambda_runtime::Diagnostic {
         let error_type = match e {
             HookError::Event(_) => "traffic_hook::InvalidEvent",
             HookError::NotReported { .. } => "traffic_hook::NotReported",
+            HookError::Worker(_) => "traffic_hook::WorkerFailed",
         };
         Self {
             error_type: error_type.to_owned(),
@@ -86,10 +94,39 @@ impl Verifier {
     pub(crate) async fn verify(
         &self,
         config: &Config,
-        mut deployment: Deployment,
+        deployment: Deployment,
         stop: &Stop,
         progress: Arc<dyn Progress>,
     ) -> Verdict {
+        match self
+            .verify_with(config, deployment, stop, progress, None, None)
+            .await
+        {
+            Checked::Done(verdict) => verdict,
+            // Without a pause budget no check pauses.
+            Checked::Paused {
+                deployment, judged, ..
+            } => Verdict::judge(
+                deployment,
+                judged,
+                config.dry_run,
+                config.no_checks == crate::config::NoChecks::Fail,
+            ),
+        }
+    }
+
+    /// [`Verifier::verify`], resuming the checks `resume` carries (a continuation),
+    /// and with a `pause` budget: at a deadline `stop`, a check whose measurement fits
+    /// in that budget pauses (to go on in a continuation) instead of failing.
+    pub(crate) async fn verify_with(
+        &self,
+        config: &Config,
+        mut deployment: Deployment,
+        stop: &Stop,
+        progress: Arc<dyn Progress>,
+        resume: Option<&crate::continuation::State>,
+        pause: Option<Duration>,
+    ) -> Checked {
         let deadline = stop.deadline;
         let phase = deployment.facts.phase;
         #[cfg(feature = "aws")]
@@ -99,7 +136,7 @@ impl Verifier {
             }
         }
         let built = config.build_checks(&deployment, &self.env, &self.effects);
-        if let Some(deadline) = deadline {
+        if let (Some(deadline), None) = (deadline, pause) {
             let left = deadline.saturating_duration_since(Instant::now());
             let function = deployment.facts.function.as_deref();
             let running = built
@@ -137,7 +174,18 @@ impl Verifier {
                     )));
                 }
                 Ok(spec) => {
-                    to_run.push((outcomes.len(), spec));
+                    let saved = resume.and_then(|r| r.check(&spec.name));
+                    if let Some(o) =
+                        saved.and_then(|c| c.outcome(spec.kind, spec.phase, spec.dry_run))
+                    {
+                        outcomes.push(Some(o));
+                        continue;
+                    }
+                    let (records, from) = match (saved, resume) {
+                        (Some(c), Some(r)) => resumed(&spec, c, r.started_at()),
+                        _ => (Records::default(), Resume::default()),
+                    };
+                    to_run.push((outcomes.len(), spec, records, from));
                     outcomes.push(None);
                 }
                 Err(e) => {
@@ -155,24 +203,82 @@ impl Verifier {
                 }
             }
         }
-        for (slot, outcome) in run_checks(to_run, deployment.clone(), stop, progress).await {
-            outcomes[slot] = Some(outcome);
+        let mut running = Vec::new();
+        for (slot, ran) in run_checks(to_run, deployment.clone(), stop, progress, pause).await {
+            match ran {
+                Ran::Judged(outcome) => outcomes[slot] = Some(outcome),
+                Ran::Paused(name, measurements, elapsed) => {
+                    running.push((name, measurements, elapsed))
+                }
+            }
         }
         let deployment = Arc::unwrap_or_clone(deployment);
-        Verdict::judge(
+        let judged: Vec<CheckOutcome> = outcomes.into_iter().flatten().collect();
+        if !running.is_empty() {
+            return Checked::Paused {
+                deployment,
+                judged,
+                running,
+            };
+        }
+        Checked::Done(Verdict::judge(
             deployment,
-            outcomes.into_iter().flatten().collect(),
+            judged,
             config.dry_run,
             config.no_checks == crate::config::NoChecks::Fail,
-        )
+        ))
     }
+}
+
+/// How checking ended in one invocation.
+pub(crate) enum Checked {
+    /// Every check is judged.
+    Done(Verdict),
+    /// Some checks paused at the deadline, to go on in a continuation.
+    Paused {
+        /// What is being deployed.
+        deployment: Deployment,
+        /// The checks judged (or skipped) so far.
+        judged: Vec<CheckOutcome>,
+        /// The paused ones: name, measurements, time spent.
+        running: Vec<(String, Measurements, Duration)>,
+    },
+}
+
+/// The records and resume point of a check a continuation carries: its next
+/// measurement is due an `interval` after the last began (or `initial_delay` after
+/// the chain began, when none was taken).
+fn resumed(
+    spec: &CheckSpec,
+    saved: &crate::continuation::SavedCheck,
+    chain_started: SystemTime,
+) -> (Records, Resume) {
+    let measurements = Measurements::restore(saved.measurements.clone());
+    let due = match measurements.last_began() {
+        Some(at) => at + spec.timing.interval,
+        None => chain_started + spec.timing.initial_delay,
+    };
+    let wait = due
+        .duration_since(SystemTime::now())
+        .unwrap_or(Duration::ZERO);
+    // Every check of a chain began with it: its time is the chain's, handoffs included.
+    let elapsed = SystemTime::now()
+        .duration_since(chain_started)
+        .unwrap_or_else(|_| saved.elapsed());
+    (
+        Arc::new(Mutex::new(measurements)),
+        Resume {
+            wait: Some(wait),
+            elapsed,
+        },
+    )
 }
 
 /// A note for each check whose worst case is longer than the `left` before the
 /// deadline: the same arithmetic as `validate --timeout`, against this invocation.
 fn timing_notes<'a>(specs: impl Iterator<Item = &'a CheckSpec>, left: Duration) -> Vec<String> {
     specs
-        .filter(|spec| spec.worst_case() > left)
+        .filter(|spec| !spec.waits_until_it_holds() && spec.worst_case() > left)
         .map(|spec| {
             format!(
                 "check `{}` may take up to {} at worst, more than the {} left before report_reserve: it will be cut off at the deadline if it needs that long",
@@ -192,9 +298,17 @@ pub(crate) struct Stop {
     pub(crate) deadline: Option<Instant>,
     /// Turns `true` when the process must stop.
     pub(crate) interrupted: Option<watch::Receiver<bool>>,
+    /// Why the deadline stops checks, when it is not the invocation's (a bake's
+    /// `max_duration`).
+    pub(crate) why: Option<&'static str>,
 }
 
 impl Stop {
+    /// Whether the process was told to stop.
+    fn is_interrupted(&self) -> bool {
+        self.interrupted.as_ref().is_some_and(|rx| *rx.borrow())
+    }
+
     /// Waits for the stop, and says why it came.
     async fn reached(&self) -> &'static str {
         let deadline = async {
@@ -214,37 +328,50 @@ impl Stop {
             }
         };
         tokio::select! {
-            () = deadline => "deadline: still running when the hook had to report",
+            () = deadline => self.why.unwrap_or("deadline: still running when the hook had to report"),
             () = interrupted => "interrupted: the hook was told to stop (SIGTERM) while it ran",
         }
     }
 }
 
-/// Runs checks concurrently, each in its own task so a panic stays in its check.
+/// How a check left [`run_checks`].
+enum Ran {
+    /// Judged, or failed at the stop.
+    Judged(CheckOutcome),
+    /// Paused at the deadline: name, measurements, time spent.
+    Paused(String, Measurements, Duration),
+}
+
+/// Runs checks concurrently, each in its own task so a panic stays in its check. At
+/// the stop, a check still running fails with its reason; with a `pause` budget and
+/// the stop a deadline (not SIGTERM), it pauses instead if one measurement fits in the
+/// budget (one that does not could never finish in a continuation either).
 async fn run_checks(
-    specs: Vec<(usize, CheckSpec)>,
+    specs: Vec<(usize, CheckSpec, Records, Resume)>,
     deployment: Arc<Deployment>,
     stop: &Stop,
     progress: Arc<dyn Progress>,
-) -> Vec<(usize, CheckOutcome)> {
+    pause: Option<Duration>,
+) -> Vec<(usize, Ran)> {
     let started = Instant::now();
     let running: Vec<_> = specs
         .into_iter()
-        .map(|(slot, spec)| {
-            let records = Records::default();
+        .map(|(slot, spec, records, resume)| {
+            let limit = spec.check.measurement_timeout(spec.timing.timeout);
             let meta = (spec.name.clone(), spec.kind, spec.phase, spec.dry_run);
             let task = tokio::spawn(run_check(
                 spec,
                 deployment.clone(),
                 records.clone(),
                 progress.clone(),
+                resume,
             ));
-            (slot, meta, records, task)
+            (slot, meta, records, task, limit, resume.elapsed)
         })
         .collect();
     let mut outcomes = Vec::with_capacity(running.len());
     // All tasks run already; awaiting them one by one under one stop is enough.
-    for (slot, (name, kind, phase, dry_run), records, mut task) in running {
+    for (slot, (name, kind, phase, dry_run), records, mut task, limit, before) in running {
         // Biased: a check that has finished counts, even when the stop came too.
         let joined = tokio::select! {
             biased;
@@ -254,20 +381,32 @@ async fn run_checks(
         let failed = |reason: String| {
             let mut o = CheckOutcome::not_run(&name, kind, phase, CheckStatus::Failed, reason);
             o.measurements = records_snapshot(&records);
-            o.elapsed = started.elapsed();
+            o.elapsed = before + started.elapsed();
             o.dry_run = dry_run;
             o
         };
         let outcome = match joined {
-            Ok(Ok(outcome)) => outcome,
-            Ok(Err(e)) => match e.try_into_panic() {
+            Ok(Ok(outcome)) => Ran::Judged(outcome),
+            Ok(Err(e)) => Ran::Judged(match e.try_into_panic() {
                 Ok(payload) => failed(format!("panicked: {}", panic_message(payload))),
                 Err(e) => failed(format!("task ended: {e}")),
-            },
+            }),
             Err(why) => {
                 task.abort();
                 let n = records_snapshot(&records).counts().taken();
-                failed(format!("{why} ({n} measurement(s) taken)"))
+                match pause.filter(|_| !stop.is_interrupted()) {
+                    Some(budget) if limit <= budget => Ran::Paused(
+                        name.clone(),
+                        records_snapshot(&records),
+                        before + started.elapsed(),
+                    ),
+                    Some(budget) => Ran::Judged(failed(format!(
+                        "{why} ({n} measurement(s) taken); one measurement may take up to {}, more than the {} an invocation has, so it cannot go on in a continuation",
+                        crate::duration::format(limit),
+                        crate::duration::format(budget)
+                    ))),
+                    None => Ran::Judged(failed(format!("{why} ({n} measurement(s) taken)"))),
+                }
             }
         };
         outcomes.push((slot, outcome));
@@ -314,6 +453,10 @@ pub(crate) struct Hook {
     reported: Mutex<VecDeque<(String, Status, String)>>,
     /// Set once the process must stop (SIGTERM).
     interrupt: watch::Sender<bool>,
+    /// Continuations this process ran: `(execution id, seq)`, latest last.
+    continued: Mutex<VecDeque<(String, u32)>>,
+    /// This function's version (`AWS_LAMBDA_FUNCTION_VERSION`), for continuations.
+    own_version: Option<String>,
     /// Invocations being handled.
     in_flight: AtomicUsize,
     /// Told when the last invocation in flight ends.
@@ -340,6 +483,8 @@ impl Hook {
             verifier: Verifier::new(effects),
             own_function: None,
             reported: Mutex::new(VecDeque::new()),
+            continued: Mutex::new(VecDeque::new()),
+            own_version: None,
             interrupt: watch::Sender::new(false),
             in_flight: AtomicUsize::new(0),
             idle: Notify::new(),
@@ -381,10 +526,38 @@ impl Hook {
     }
 
     /// This hook's function name (`AWS_LAMBDA_FUNCTION_NAME`), to tell the phase from
-    /// the AppSpec's `Hooks`.
+    /// the AppSpec's `Hooks` and to continue a long bake in a new invocation.
     pub(crate) fn with_own_function(mut self, name: Option<String>) -> Self {
         self.own_function = name;
+        self.share_own_function();
         self
+    }
+
+    /// Lets `load.workers` invoke this function (and version).
+    fn share_own_function(&mut self) {
+        self.verifier.effects.own_function = self
+            .own_function
+            .clone()
+            .map(|f| (f, self.own_version.clone()));
+    }
+
+    /// This hook's version (`AWS_LAMBDA_FUNCTION_VERSION`): continuations run the same
+    /// code. `$LATEST` or none invokes the unqualified function.
+    pub(crate) fn with_own_version(mut self, version: Option<String>) -> Self {
+        self.own_version = version.filter(|v| v != "$LATEST");
+        self.share_own_function();
+        self
+    }
+
+    /// Runs a load worker's share (an invocation with `traffic_hook_worker`): its
+    /// answer, or why it could not run.
+    pub(crate) async fn work(&self, spec: &Value) -> Result<Value, HookError> {
+        crate::check::load::work(spec, &self.verifier.effects, &self.verifier.env)
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "load worker failed");
+                HookError::Worker(e)
+            })
     }
 
     /// The environment `{{env.NAME}}` reads.
@@ -451,6 +624,7 @@ impl Hook {
             return Ok(verdict);
         }
         let now = Instant::now();
+        let started = SystemTime::now();
         // Lambda deadlines are wall-clock instants; from here on the monotonic clock
         // (tokio's, so tests can pause it) measures everything.
         let mut remaining = deadline
@@ -473,7 +647,27 @@ impl Hook {
         let stop_at = |deadline| Stop {
             deadline: Some(deadline),
             interrupted: Some(self.interrupt.subscribe()),
+            why: None,
         };
+        // A continuation carries an earlier invocation's progress: the chain's start,
+        // the deployment as discovered then, and each check's measurements.
+        let (resume, unreadable) = match raw_event.get(crate::continuation::FIELD) {
+            None => (None, None),
+            Some(v) => match State::read(v) {
+                Ok(state) => (Some(state), None),
+                Err(e) => (None, Some(e)),
+            },
+        };
+        if let Some(state) = &resume {
+            if !self.first_delivery(&event.execution_id, state.seq) {
+                tracing::warn!(deployment_id = %event.deployment_id, continuation = state.seq, "duplicate delivery of a continuation this process already ran; ignored");
+                return Ok(ignored(
+                    unknown,
+                    "a duplicate delivery of a continuation this process already ran",
+                ));
+            }
+            tracing::info!(deployment_id = %event.deployment_id, continuation = state.seq, "a continuation of the checks");
+        }
         // The config is known now, or (one config per function) once discovery has
         // told the function: until then the default reserve bounds discovery.
         let (known, target) = match &self.configs {
@@ -487,44 +681,25 @@ impl Hook {
         };
         // The operations of the config, once known, for after the report.
         let mut ops: Option<Operations> = None;
-        let mut verdict = if let Some(Err(e)) = &known {
+        let mut verdict = if let Some(e) = unreadable {
+            Verdict::failed_early(unknown, e.to_string())
+        } else if let Some(Err(e)) = &known {
             Verdict::failed_early(unknown, e.to_string())
         } else {
             let stop = stop_at(check_deadline(reserve));
-            // With the config known, who created the deployment is asked beside
-            // discovery, so the rollback fast pass costs no extra round trip.
-            let ask_creator = matches!(&known, Some(Ok(c)) if c.ops.rollbacks == Rollbacks::Pass);
-            let found = tokio::select! {
-                biased;
-                d = async {
-                    tokio::join!(
-                        discover(
-                            &*self.source,
-                            &event.deployment_id,
-                            self.own_function.as_deref(),
-                            &target,
-                        ),
-                        async {
-                            if ask_creator {
-                                Some(self.source.creator(&event.deployment_id).await)
-                            } else {
-                                None
-                            }
-                        }
-                    )
-                } => Ok(d),
-                why = stop.reached() => Err(why),
+            let (deployment, mut creator) = match &resume {
+                Some(state) => {
+                    let d = state.deployment(&event.deployment_id);
+                    if let Some(why) = self.completed_elsewhere(&event, &d, &stop).await {
+                        return Ok(ignored(d, &why));
+                    }
+                    (d, None)
+                }
+                None => {
+                    self.discover(&event, &known, &target, &unknown, &stop)
+                        .await
+                }
             };
-            let (found, mut creator) = match found {
-                Ok((d, c)) => (Ok(d), c),
-                Err(why) => (Err(why), None),
-            };
-            let deployment = found.unwrap_or_else(|why| {
-                let mut d = unknown.clone();
-                d.merge("config target", target.clone());
-                d.notes.push(format!("discovery did not finish: {why}"));
-                d
-            });
             let config = match (known, &self.configs) {
                 (Some(c), _) => c,
                 (None, Configs::PerFunction(p)) => {
@@ -543,24 +718,78 @@ impl Hook {
             match config {
                 Err(e) => Verdict::failed_early(deployment, e.to_string()),
                 Ok(config) => {
-                    let stop = stop_at(check_deadline(config.report_reserve));
-                    if creator.is_none() && config.ops.rollbacks == Rollbacks::Pass {
+                    let chain_started = resume.as_ref().map_or(started, State::started_at);
+                    let (stop, pause) = self.bounds(
+                        &config,
+                        chain_started,
+                        now,
+                        check_deadline(config.report_reserve),
+                        stop_at,
+                    );
+                    if resume.is_none()
+                        && creator.is_none()
+                        && config.ops.rollbacks == Rollbacks::Pass
+                    {
                         creator = tokio::select! {
                             biased;
                             c = self.source.creator(&event.deployment_id) => Some(c),
                             _ = stop.reached() => None,
                         };
                     }
-                    let verdict = match self
-                        .before_checks(&config, &deployment, creator, &stop)
-                        .await
-                    {
-                        Some(reason) => Verdict::passed_early(deployment, reason),
+                    // A continuation's first invocation settled the fast pass and the
+                    // skip switch already.
+                    let early = match resume {
                         None => {
-                            self.verifier
-                                .verify(&config, deployment, &stop, Arc::new(NoProgress))
+                            self.before_checks(&config, &deployment, creator, &stop)
                                 .await
                         }
+                        Some(_) => None,
+                    };
+                    let verdict = match early {
+                        Some(reason) => Verdict::passed_early(deployment, reason),
+                        None => match self
+                            .verifier
+                            .verify_with(
+                                &config,
+                                deployment,
+                                &stop,
+                                Arc::new(NoProgress),
+                                resume.as_ref(),
+                                pause,
+                            )
+                            .await
+                        {
+                            Checked::Done(verdict) => verdict,
+                            Checked::Paused {
+                                deployment,
+                                judged,
+                                running,
+                            } => {
+                                let seq = resume.as_ref().map_or(1, |s| s.seq + 1);
+                                let left =
+                                    report_deadline.saturating_duration_since(Instant::now());
+                                match self
+                                    .continue_in(
+                                        raw_event,
+                                        seq,
+                                        chain_started,
+                                        &deployment,
+                                        &judged,
+                                        running,
+                                        left / 2,
+                                    )
+                                    .await
+                                {
+                                    Ok(verdict) => return Ok(verdict),
+                                    Err(failed) => Verdict::judge(
+                                        deployment,
+                                        judged.into_iter().chain(failed).collect(),
+                                        config.dry_run,
+                                        config.no_checks == crate::config::NoChecks::Fail,
+                                    ),
+                                }
+                            }
+                        },
                     };
                     ops = Some(config.ops);
                     verdict
@@ -589,7 +818,217 @@ impl Hook {
     }
 }
 
+/// The verdict of an invocation that reports nothing on purpose.
+fn ignored(deployment: Deployment, why: &str) -> Verdict {
+    let mut v = Verdict::failed_early(deployment, why.to_owned());
+    v.handoff = Some(Handoff::Ignored(why.to_owned()));
+    v
+}
+
+/// Why checks stop when a continuation's `max_duration` runs out.
+const MAX_DURATION_REACHED: &str =
+    "max_duration: still running when the bake's max_duration ran out";
+
 impl Hook {
+    /// Discovery (and who created the deployment, beside it, for the rollback fast
+    /// pass), bounded by `stop`; what is not found in time is noted.
+    async fn discover(
+        &self,
+        event: &HookEvent,
+        known: &Option<Result<Config, ConfigError>>,
+        target: &Facts,
+        unknown: &Deployment,
+        stop: &Stop,
+    ) -> (
+        Deployment,
+        Option<Result<String, crate::error::EffectError>>,
+    ) {
+        // With the config known, who created the deployment is asked beside
+        // discovery, so the rollback fast pass costs no extra round trip.
+        let ask_creator = matches!(known, Some(Ok(c)) if c.ops.rollbacks == Rollbacks::Pass);
+        let found = tokio::select! {
+            biased;
+            d = async {
+                tokio::join!(
+                    discover(
+                        &*self.source,
+                        &event.deployment_id,
+                        self.own_function.as_deref(),
+                        target,
+                    ),
+                    async {
+                        if ask_creator {
+                            Some(self.source.creator(&event.deployment_id).await)
+                        } else {
+                            None
+                        }
+                    }
+                )
+            } => Ok(d),
+            why = stop.reached() => Err(why),
+        };
+        match found {
+            Ok((d, creator)) => (d, creator),
+            Err(why) => {
+                let mut d = unknown.clone();
+                d.merge("config target", target.clone());
+                d.notes.push(format!("discovery did not finish: {why}"));
+                (d, None)
+            }
+        }
+    }
+
+    /// Whether this continuation's delivery is the first this process sees (Lambda
+    /// may deliver an async event twice).
+    fn first_delivery(&self, execution_id: &str, seq: u32) -> bool {
+        let mut seen = self
+            .continued
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if seen.iter().any(|(id, n)| id == execution_id && *n == seq) {
+            return false;
+        }
+        seen.push_back((execution_id.to_owned(), seq));
+        if seen.len() > REMEMBERED {
+            seen.pop_front();
+        }
+        true
+    }
+
+    /// Why a continuation has nothing to do: the lifecycle event it checks is no
+    /// longer in progress (another invocation of the chain, a duplicate in another
+    /// sandbox, has reported it). `None` when it is, or when CodeDeploy cannot say in
+    /// time (the report would then find the event completed, which counts as done).
+    async fn completed_elsewhere(
+        &self,
+        event: &HookEvent,
+        deployment: &Deployment,
+        stop: &Stop,
+    ) -> Option<String> {
+        let facts = tokio::select! {
+            biased;
+            f = self.source.target_facts(&event.deployment_id) => f.ok()?,
+            _ = stop.reached() => return None,
+        };
+        (facts.phase != deployment.facts.phase).then(|| {
+            tracing::warn!(deployment_id = %event.deployment_id, "the lifecycle event is no longer in progress: a continuation ends without a report");
+            "the lifecycle event is no longer in progress: another invocation has reported it"
+                .to_owned()
+        })
+    }
+
+    /// When this invocation's checks stop, and whether they may pause to go on in a
+    /// continuation (`Some(budget)`: an invocation's time for checks). The bake's
+    /// `max_duration`, counted from the chain's first invocation, is a hard stop.
+    fn bounds(
+        &self,
+        config: &Config,
+        chain_started: SystemTime,
+        now: Instant,
+        invocation_stop: Instant,
+        stop_at: impl Fn(Instant) -> Stop,
+    ) -> (Stop, Option<Duration>) {
+        let spent = SystemTime::now()
+            .duration_since(chain_started)
+            .unwrap_or(Duration::ZERO);
+        let bake_end = now + config.max_duration.saturating_sub(spent);
+        if bake_end <= invocation_stop {
+            let mut stop = stop_at(bake_end);
+            stop.why = Some(MAX_DURATION_REACHED);
+            return (stop, None);
+        }
+        let pause = self
+            .own_function
+            .is_some()
+            .then(|| invocation_stop.saturating_duration_since(now));
+        (stop_at(invocation_stop), pause)
+    }
+
+    /// Hands the paused checks to a new asynchronous invocation of this function: the
+    /// event plus the state. `Ok` is this invocation's answer (nothing is reported);
+    /// `Err` holds the paused checks failed with the reason, for the report.
+    #[allow(clippy::too_many_arguments)]
+    async fn continue_in(
+        &self,
+        raw_event: &Value,
+        seq: u32,
+        chain_started: SystemTime,
+        deployment: &Deployment,
+        judged: &[CheckOutcome],
+        running: Vec<(String, Measurements, Duration)>,
+        within: Duration,
+    ) -> Result<Verdict, Vec<CheckOutcome>> {
+        let names: Vec<String> = running.iter().map(|(n, _, _)| n.clone()).collect();
+        let fail = |running: &[(String, Measurements, Duration)], why: String| {
+            tracing::error!(error = %why, "the checks cannot go on in a continuation");
+            running
+                .iter()
+                .map(|(name, m, elapsed)| {
+                    let mut o = CheckOutcome::not_run(
+                        name,
+                        "",
+                        deployment.facts.phase,
+                        CheckStatus::Failed,
+                        format!("still running at the deadline, and the checks could not go on in a continuation: {why}"),
+                    );
+                    o.measurements = m.clone();
+                    o.elapsed = *elapsed;
+                    o
+                })
+                .collect::<Vec<_>>()
+        };
+        let kept = running.clone();
+        let (state, bytes) = match State::next(seq, chain_started, deployment, judged, running) {
+            Ok(s) => s,
+            Err(e) => return Err(fail(&kept, e.to_string())),
+        };
+        let Some(function) = self.own_function.as_deref() else {
+            return Err(fail(&kept, "the hook's own function is unknown".to_owned()));
+        };
+        let mut payload = raw_event.clone();
+        match (&mut payload, serde_json::to_value(&state)) {
+            (Value::Object(map), Ok(v)) => {
+                map.insert(crate::continuation::FIELD.to_owned(), v);
+            }
+            _ => return Err(fail(&kept, "the event is not a JSON object".to_owned())),
+        }
+        let body = serde_json::to_vec(&payload).unwrap_or_default();
+        let invoked = tokio::time::timeout(
+            within,
+            self.verifier
+                .effects
+                .lambda
+                .invoke_event(function, self.own_version.as_deref(), body),
+        )
+        .await;
+        match invoked {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(fail(&kept, e.to_string())),
+            Err(_) => {
+                return Err(fail(
+                    &kept,
+                    format!(
+                        "Invoke: no answer within {}",
+                        crate::duration::format(within)
+                    ),
+                ))
+            }
+        }
+        crate::summary::emit(serde_json::json!({
+            "message": format!("the checks go on in continuation {seq}"),
+            "record": "continuation",
+            "deployment_id": deployment.deployment_id,
+            "phase": deployment.facts.phase,
+            "continuation": seq,
+            "running": names,
+            "judged": judged.iter().map(|c| serde_json::json!({"check": c.name, "status": c.status.as_str()})).collect::<Vec<_>>(),
+            "state_bytes": bytes,
+        }));
+        let mut verdict = Verdict::judge(deployment.clone(), judged.to_vec(), false, false);
+        verdict.handoff = Some(Handoff::Continued { seq });
+        Ok(verdict)
+    }
+
     /// What may settle an event before its checks run: the rollback fast pass and the
     /// skip switch. `Some(reason)` reports `Succeeded` with that reason.
     async fn before_checks(

@@ -69,12 +69,16 @@ pub(crate) async fn serve(
     }
     let hook = crate::aws::hook(&aws, configs)
         .with_own_function(env.get("AWS_LAMBDA_FUNCTION_NAME").cloned())
+        .with_own_version(env.get("AWS_LAMBDA_FUNCTION_VERSION").cloned())
         .with_env(env);
     let hook = Arc::new(hook);
     tokio::spawn(stop_on_sigterm(hook.clone()));
     lambda_runtime::run(service_fn(move |ev: LambdaEvent<Value>| {
         let hook = hook.clone();
         async move {
+            if let Some(spec) = ev.payload.get(crate::check::load::WORKER_FIELD) {
+                return hook.work(spec).await;
+            }
             let verdict = hook.handle(&ev.payload, ev.context.deadline()).await?;
             Ok::<Value, HookError>(verdict.response())
         }

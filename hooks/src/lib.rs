@@ -48,6 +48,7 @@ mod check;
 #[cfg(feature = "aws")]
 mod cli;
 mod config;
+mod continuation;
 mod deployment;
 mod diag;
 mod duration;

@@ -31,6 +31,16 @@ pub(crate) enum MeasurementResult {
         /// The measurement (an excerpt when it is large).
         value: Value,
     },
+    /// The check's `until` did not hold yet: neither a pass nor a failure; the check
+    /// measures again after its interval.
+    Waiting {
+        /// The `until` condition.
+        condition: String,
+        /// The values it looked at.
+        looked_at: String,
+        /// The measurement (an excerpt when it is large).
+        value: Value,
+    },
     /// The measurement could not be taken.
     Error(String),
 }
@@ -40,7 +50,25 @@ impl MeasurementResult {
         match self {
             Self::Passed { .. } => "passed",
             Self::Failed { .. } => "failed",
+            Self::Waiting { .. } => "waiting",
             Self::Error(_) => "error",
+        }
+    }
+
+    /// The condition and the values it looked at, of a failed or waiting measurement.
+    fn unmet(&self) -> Option<(&str, &str)> {
+        match self {
+            Self::Failed {
+                condition,
+                looked_at,
+                ..
+            }
+            | Self::Waiting {
+                condition,
+                looked_at,
+                ..
+            } => Some((condition, looked_at)),
+            _ => None,
         }
     }
 }
@@ -87,6 +115,15 @@ impl MeasurementRecord {
                 looked_at: redactor.scrub(&looked_at),
                 value: bounded(value),
             },
+            MeasurementResult::Waiting {
+                condition,
+                looked_at,
+                value,
+            } => MeasurementResult::Waiting {
+                condition,
+                looked_at: redactor.scrub(&looked_at),
+                value: bounded(value),
+            },
             MeasurementResult::Error(e) => MeasurementResult::Error(redactor.scrub(&e)),
         };
         Self {
@@ -108,6 +145,14 @@ impl MeasurementRecord {
                 "measurement {}: expect `{condition}` not met: {looked_at}",
                 self.n
             ),
+            MeasurementResult::Waiting {
+                condition,
+                looked_at,
+                ..
+            } => format!(
+                "measurement {}: waiting, until `{condition}` not yet: {looked_at}",
+                self.n
+            ),
             MeasurementResult::Error(e) => format!("measurement {}: error: {e}", self.n),
         }
     }
@@ -119,19 +164,87 @@ impl MeasurementRecord {
             "result": self.result.as_str(),
             "elapsed_ms": self.elapsed_ms,
         });
-        match &self.result {
-            MeasurementResult::Passed { .. } => {}
-            MeasurementResult::Failed {
-                condition,
-                looked_at,
-                ..
-            } => {
-                v["condition"] = condition.as_str().into();
-                v["looked_at"] = looked_at.as_str().into();
-            }
-            MeasurementResult::Error(e) => v["error"] = e.as_str().into(),
+        if let Some((condition, looked_at)) = self.result.unmet() {
+            v["condition"] = condition.into();
+            v["looked_at"] = looked_at.into();
+        }
+        if let MeasurementResult::Error(e) = &self.result {
+            v["error"] = e.as_str().into();
         }
         v
+    }
+}
+
+/// A record as a continuation carries it: no value, texts cut to [`SavedRecord::MAX_TEXT`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub(crate) struct SavedRecord {
+    n: u32,
+    elapsed_ms: u64,
+    /// `passed`, `failed`, `waiting` or `error`.
+    result: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    condition: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    looked_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+impl SavedRecord {
+    /// The longest text kept of a condition, the values it looked at, or an error.
+    pub(crate) const MAX_TEXT: usize = 1024;
+}
+
+fn cut(text: &str) -> String {
+    if text.len() <= SavedRecord::MAX_TEXT {
+        return text.to_owned();
+    }
+    let mut end = SavedRecord::MAX_TEXT;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}
+
+impl MeasurementRecord {
+    /// What a continuation carries of it.
+    pub(crate) fn save(&self) -> SavedRecord {
+        let unmet = self.result.unmet();
+        SavedRecord {
+            n: self.n,
+            elapsed_ms: self.elapsed_ms,
+            result: self.result.as_str().to_owned(),
+            condition: unmet.map(|(c, _)| cut(c)),
+            looked_at: unmet.map(|(_, l)| cut(l)),
+            error: match &self.result {
+                MeasurementResult::Error(e) => Some(cut(e)),
+                _ => None,
+            },
+        }
+    }
+
+    /// The record a continuation carried (its value is gone: `null`).
+    pub(crate) fn restore(saved: SavedRecord) -> Self {
+        let text = |t: Option<String>| cut(&t.unwrap_or_default());
+        let result = match saved.result.as_str() {
+            "passed" => MeasurementResult::Passed { value: Value::Null },
+            "failed" => MeasurementResult::Failed {
+                condition: text(saved.condition),
+                looked_at: text(saved.looked_at),
+                value: Value::Null,
+            },
+            "waiting" => MeasurementResult::Waiting {
+                condition: text(saved.condition),
+                looked_at: text(saved.looked_at),
+                value: Value::Null,
+            },
+            _ => MeasurementResult::Error(text(saved.error)),
+        };
+        Self {
+            n: saved.n,
+            elapsed_ms: saved.elapsed_ms,
+            result,
+        }
     }
 }
 
@@ -163,6 +276,8 @@ pub(crate) struct Counts {
     pub(crate) failed: u32,
     /// Could not be taken.
     pub(crate) errors: u32,
+    /// Taken while a check's `until` did not hold yet.
+    pub(crate) waiting: u32,
 }
 
 impl Counts {
@@ -171,13 +286,14 @@ impl Counts {
         match result {
             MeasurementResult::Passed { .. } => self.passed += 1,
             MeasurementResult::Failed { .. } => self.failed += 1,
+            MeasurementResult::Waiting { .. } => self.waiting += 1,
             MeasurementResult::Error(_) => self.errors += 1,
         }
     }
 
     /// All of them.
     pub(crate) fn taken(&self) -> u32 {
-        self.passed + self.failed + self.errors
+        self.passed + self.failed + self.errors + self.waiting
     }
 }
 

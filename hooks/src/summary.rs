@@ -106,6 +106,22 @@ pub(crate) struct Verdict {
     /// How the report went (`accepted`, `already completed`, ...); `None` when nothing
     /// was reported (terminal runs).
     pub(crate) report: Option<String>,
+    /// Set when this invocation ends without a report on purpose: the checks go on in
+    /// a continuation, or the event was one this hook already handles.
+    pub(crate) handoff: Option<Handoff>,
+}
+
+/// Why an invocation ends without a report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Handoff {
+    /// The checks go on in continuation `seq` (an async invocation of this function).
+    Continued {
+        /// Which continuation.
+        seq: u32,
+    },
+    /// The event needs nothing from this invocation (a duplicated continuation, or a
+    /// lifecycle event another invocation has reported).
+    Ignored(String),
 }
 
 impl Verdict {
@@ -166,6 +182,7 @@ impl Verdict {
             checks,
             dry_run,
             report: None,
+            handoff: None,
         }
     }
 
@@ -187,6 +204,7 @@ impl Verdict {
             checks: Vec::new(),
             dry_run: false,
             report: None,
+            handoff: None,
         }
     }
 
@@ -198,9 +216,17 @@ impl Verdict {
             .iter()
             .map(|c| serde_json::json!({ "name": c.name, "status": c.status, "reason": c.reason }))
             .collect();
+        let (status, reason) = match &self.handoff {
+            None => (serde_json::json!(self.status), self.reason.clone()),
+            Some(Handoff::Continued { seq }) => (
+                "Continued".into(),
+                format!("the checks go on in continuation {seq}; nothing reported yet"),
+            ),
+            Some(Handoff::Ignored(why)) => ("Ignored".into(), why.clone()),
+        };
         serde_json::json!({
-            "status": self.status,
-            "reason": self.reason,
+            "status": status,
+            "reason": reason,
             "report": self.report,
             "deployment_id": self.deployment.deployment_id,
             "phase": self.deployment.facts.phase,
@@ -235,6 +261,7 @@ impl Verdict {
                 "passed": counts.passed,
                 "failed": counts.failed,
                 "errors": counts.errors,
+                "waiting": counts.waiting,
                 "measurements_not_kept": c.measurements.dropped(),
                 // To the microsecond: dashboards and `make bench` subtract it from
                 // the invocation's time.
@@ -409,6 +436,7 @@ impl Progress for StderrProgress {
         let mark = match record.result {
             MeasurementResult::Passed { .. } => "ok  ",
             MeasurementResult::Failed { .. } => "FAIL",
+            MeasurementResult::Waiting { .. } => "WAIT",
             MeasurementResult::Error(_) => "ERR ",
         };
         eprintln!(

@@ -124,6 +124,25 @@ impl HttpSender for Http {
     }
 }
 
+/// Approvals in memory: parameter name → value.
+#[derive(Default)]
+pub(crate) struct Approvals(pub(crate) Mutex<std::collections::BTreeMap<String, String>>);
+
+#[async_trait]
+impl crate::check::ApprovalStore for Approvals {
+    async fn read(&self, name: &str) -> Result<Option<String>, EffectError> {
+        Ok(self.0.lock().unwrap().get(name).cloned())
+    }
+
+    async fn write(&self, name: &str, value: &str) -> Result<(), EffectError> {
+        self.0
+            .lock()
+            .unwrap()
+            .insert(name.to_owned(), value.to_owned());
+        Ok(())
+    }
+}
+
 /// Every fake together.
 pub(crate) fn effects() -> Effects {
     Effects {
@@ -131,6 +150,8 @@ pub(crate) fn effects() -> Effects {
         http: Arc::new(Http),
         alarms: Arc::new(Alarms),
         metrics: Arc::new(Metrics),
+        approvals: Arc::new(Approvals::default()),
+        own_function: None,
         #[cfg(feature = "aws")]
         aws: None,
         shared: Default::default(),

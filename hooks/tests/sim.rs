@@ -275,3 +275,38 @@ async fn a_custom_linear_config_and_a_duration_alarm_from_a_users_template() {
     .await;
     assert_eq!(no_alarm.status, "Succeeded", "Fn::If left the alarm out");
 }
+
+#[tokio::test]
+async fn a_post_traffic_bake_longer_than_its_hook_timeout_goes_on_in_continuations() {
+    let o = simulate(
+        "testkit/fixtures/sim/long-bake.yaml",
+        "Orders",
+        scenario("healthy"),
+        &[],
+    )
+    .await;
+    assert_eq!(o.status, "Succeeded", "{:?}", story(&o, "d-SIM000001"));
+    let s = story(&o, "d-SIM000001");
+    assert!(has(&s, "hook_reported", "post Succeeded"), "{s:?}");
+    let continuations = o
+        .events
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::HookContinued { .. }))
+        .count();
+    assert!(continuations >= 2, "a 10 s bake in 4 s invocations: {s:?}");
+    let reports = o
+        .events
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::HookReported { .. }))
+        .count();
+    assert_eq!(reports, 1, "one report across the chain");
+    let reason = o
+        .events
+        .iter()
+        .find_map(|e| match &e.kind {
+            EventKind::HookReported { reason, .. } => Some(reason.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(reason, "1 of 1 checks passed");
+}

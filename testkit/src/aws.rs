@@ -19,6 +19,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
 mod cloudwatch;
+mod served;
+
+pub use served::Delivery;
 
 pub use cloudwatch::{FakeAlarm, MetricKey, MetricStore, Stats};
 
@@ -177,6 +180,9 @@ pub enum Fault {
     Reset,
     /// No answer at all, ever.
     Stall,
+    /// For `Invoke`: the function fails (`200`, `X-Amz-Function-Error: Unhandled`),
+    /// which no client retries. For CodeDeploy: as `ServerError`.
+    FunctionError,
 }
 
 /// One recorded CodeDeploy call.
@@ -232,6 +238,11 @@ pub(crate) struct Inner {
     lambda_calls: Vec<String>,
     /// "Now" for metric queries, when a simulation runs its own clock.
     clock: Option<Arc<dyn Fn() -> SystemTime + Send + Sync>>,
+    /// Functions run for real, by name.
+    served: HashMap<String, Arc<served::Served>>,
+    /// With [`FakeAws::complete_events_on_report`]: deployment → the status reported
+    /// for its current lifecycle event.
+    event_status: Option<HashMap<String, String>>,
 }
 
 /// Fake CodeDeploy + Lambda. Clone it freely: clones share state.
@@ -391,6 +402,85 @@ impl FakeAws {
     }
 
     /// The router, to serve with [`crate::Server::start`].
+    /// Runs the function `name` for real: each `Invoke` of it goes to a process of
+    /// `binary` (with `env`) through a Runtime API host, invoked with `deadline`; at
+    /// most `processes` run at once. This is how the hook's own function
+    /// (`CodeDeployHook_testkit` in a [`crate::RuntimeHost`]) is served for its
+    /// continuations and load workers.
+    pub fn serve_function(
+        &self,
+        name: &str,
+        binary: &std::path::Path,
+        env: &[(&str, &str)],
+        deadline: Duration,
+        processes: usize,
+    ) -> &Self {
+        let served = served::Served::new(
+            binary.to_path_buf(),
+            env.iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            deadline,
+            processes,
+        );
+        self.lock().served.insert(name.to_owned(), Arc::new(served));
+        self
+    }
+
+    /// Makes an accepted report end the deployment's current lifecycle event, as in
+    /// CodeDeploy: `GetDeploymentTarget` then shows it `Succeeded` or `Failed`, no
+    /// longer `InProgress`. Off by default, so a test may send one deployment's event
+    /// again and again under new execution ids.
+    pub fn complete_events_on_report(&self) -> &Self {
+        self.lock().event_status.get_or_insert_with(HashMap::new);
+        self
+    }
+
+    fn served(&self, name: &str) -> Option<Arc<served::Served>> {
+        self.lock().served.get(name).cloned()
+    }
+
+    /// Holds the asynchronous invocations of served function `name` instead of
+    /// delivering them (`true`), for a test to deliver itself ([`FakeAws::take_held`]).
+    pub fn hold_async(&self, name: &str, hold: bool) {
+        if let Some(s) = self.served(name) {
+            s.set_hold(hold);
+        }
+    }
+
+    /// The asynchronous invocations held for `name`, in order, emptied.
+    pub fn take_held(&self, name: &str) -> Vec<Value> {
+        self.served(name).map(|s| s.take_held()).unwrap_or_default()
+    }
+
+    /// Delivers each of the next `n` asynchronous invocations of `name` twice, one
+    /// after the other to the same process, as Lambda may deliver an event twice.
+    pub fn duplicate_next_async(&self, name: &str, n: usize) {
+        if let Some(s) = self.served(name) {
+            s.duplicate_next(n);
+        }
+    }
+
+    /// How the delivered asynchronous invocations of `name` ended, in order.
+    pub fn deliveries(&self, name: &str) -> Vec<Delivery> {
+        self.served(name)
+            .map(|s| s.deliveries())
+            .unwrap_or_default()
+    }
+
+    /// How many processes served `name` so far.
+    pub fn served_processes(&self, name: &str) -> usize {
+        self.served(name).map_or(0, |s| s.processes())
+    }
+
+    /// The JSON log lines of every process serving `name` whose `record` is `kind`.
+    pub fn served_records(&self, name: &str, kind: &str) -> Vec<Value> {
+        self.served(name)
+            .map(|s| s.records(kind))
+            .unwrap_or_default()
+    }
+
+    /// The router of the fake's endpoints.
     pub fn router(&self) -> axum::Router {
         axum::Router::new()
             .route("/", post(codedeploy))
@@ -451,7 +541,7 @@ fn fault_response(f: Fault) -> Response {
             "ThrottlingException",
             "Rate exceeded",
         ),
-        Fault::ServerError => aws_error(
+        Fault::ServerError | Fault::FunctionError => aws_error(
             StatusCode::INTERNAL_SERVER_ERROR,
             "InternalFailure",
             "injected 500",
@@ -555,12 +645,19 @@ fn answer(inner: &mut Inner, operation: &str, body: &Value) -> Response {
         "GetDeploymentTarget" => match deployment {
             None => missing(),
             Some(d) => {
+                let reported = inner
+                    .event_status
+                    .as_ref()
+                    .and_then(|m| m.get(&d.id))
+                    .cloned();
                 let events: Vec<Value> =
                     ["BeforeAllowTraffic", "AllowTraffic", "AfterAllowTraffic"]
                         .iter()
                         .map(|name| {
                             let status = match d.lifecycle_event.as_deref() {
-                                Some(now) if now == *name => "InProgress",
+                                Some(now) if now == *name => {
+                                    reported.as_deref().unwrap_or("InProgress")
+                                }
                                 Some("AfterAllowTraffic") => "Succeeded",
                                 Some("AllowTraffic") if *name == "BeforeAllowTraffic" => {
                                     "Succeeded"
@@ -619,6 +716,9 @@ fn answer(inner: &mut Inner, operation: &str, body: &Value) -> Response {
                 return fault_response(Fault::AlreadyCompleted);
             }
             let status = str_field(body, "status").to_owned();
+            if let Some(m) = inner.event_status.as_mut() {
+                m.insert(id.to_owned(), status.clone());
+            }
             inner.reports.push(Report {
                 deployment_id: id.to_owned(),
                 execution_id: execution_id.clone(),
@@ -644,6 +744,7 @@ async fn invoke(
     State(fake): State<FakeAws>,
     Path(name): Path<String>,
     Query(q): Query<InvokeQuery>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     let payload: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
@@ -662,6 +763,18 @@ async fn invoke(
                 "injected 500",
             )
         }
+        Some(Fault::FunctionError) => {
+            let mut resp = (
+                StatusCode::OK,
+                axum::Json(json!({ "errorType": "InjectedError", "errorMessage": "injected function error" })),
+            )
+                .into_response();
+            resp.headers_mut().insert(
+                "x-amz-function-error",
+                HeaderValue::from_static("Unhandled"),
+            );
+            return resp;
+        }
         Some(other) => return fault_response(other),
         None => {}
     }
@@ -671,6 +784,19 @@ async fn invoke(
         [n, ..] => (*n).to_owned(),
         [] => name.clone(),
     };
+    if let Some(served) = fake.served(&bare) {
+        let asynchronous = headers
+            .get("x-amz-invocation-type")
+            .and_then(|v| v.to_str().ok())
+            == Some("Event");
+        fake.lock().invocations.push(Invocation {
+            function: name.clone(),
+            qualifier: q.qualifier.clone(),
+            version: Some("$LATEST".to_owned()),
+            payload: payload.clone(),
+        });
+        return invoke_served(served, asynchronous, payload, body.len()).await;
+    }
     let (version, behaviour, fails) = {
         let mut inner = fake.lock();
         let function = inner.functions.get(&bare).cloned();
@@ -745,6 +871,63 @@ async fn invoke(
     };
     if let Some(err) = function_error.and_then(|e| HeaderValue::from_str(e).ok()) {
         resp.headers_mut().insert("x-amz-function-error", err);
+    }
+    resp
+}
+
+/// `Invoke` of a function run for real: `202` for an accepted asynchronous event, the
+/// function's answer for a synchronous one, with Lambda's limits and errors.
+async fn invoke_served(
+    served: Arc<served::Served>,
+    asynchronous: bool,
+    payload: Value,
+    size: usize,
+) -> Response {
+    let limit = if asynchronous {
+        served::MAX_ASYNC_PAYLOAD
+    } else {
+        served::MAX_SYNC_PAYLOAD
+    };
+    if size > limit {
+        return lambda_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "RequestEntityTooLargeException",
+            &format!(
+                "{size} byte payload is too large for the invocation type (limit {limit} bytes)"
+            ),
+        );
+    }
+    if asynchronous {
+        served.accept(payload);
+        return StatusCode::ACCEPTED.into_response();
+    }
+    let (answer, function_error) = match served.invoke(payload).await {
+        Ok(crate::runtime::Outcome::Response(v)) => (v, None),
+        Ok(crate::runtime::Outcome::Error(e)) => (e, Some("Unhandled")),
+        Err(served::InvokeFailure::Busy(e)) => {
+            return lambda_error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "TooManyRequestsException",
+                &e,
+            )
+        }
+        Err(served::InvokeFailure::TimedOut(e)) => (
+            json!({ "errorType": "Sandbox.Timedout", "errorMessage": e }),
+            Some("Unhandled"),
+        ),
+        Err(served::InvokeFailure::Died(e)) => (
+            json!({ "errorType": "Runtime.ExitError", "errorMessage": e }),
+            Some("Unhandled"),
+        ),
+    };
+    let mut resp = (StatusCode::OK, axum::Json(answer)).into_response();
+    resp.headers_mut().insert(
+        "x-amz-executed-version",
+        HeaderValue::from_static("$LATEST"),
+    );
+    if let Some(e) = function_error {
+        resp.headers_mut()
+            .insert("x-amz-function-error", HeaderValue::from_static(e));
     }
     resp
 }

@@ -24,7 +24,7 @@ pub mod sim;
 mod tls;
 
 pub use aws::{
-    Call, FakeAlarm, FakeAws, FakeDeployment, FakeFunction, Fault, Invocation, MetricKey,
+    Call, Delivery, FakeAlarm, FakeAws, FakeDeployment, FakeFunction, Fault, Invocation, MetricKey,
     MetricStore, Report, Stats, VersionBehaviour,
 };
 pub use http::{FakeHttp, Route};

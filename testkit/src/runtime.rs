@@ -195,6 +195,11 @@ impl RuntimeHost {
             .map(|s| s.code().unwrap_or(-1))
     }
 
+    /// The child's log lines as they arrive, shared (kept after the host is dropped).
+    pub(crate) fn log_lines(&self) -> Arc<Mutex<Vec<String>>> {
+        self.logs.clone()
+    }
+
     /// Every line the child printed so far (stdout and stderr).
     pub fn logs(&self) -> Vec<String> {
         self.logs

@@ -38,6 +38,21 @@ pub(crate) trait LambdaInvoker: Send + Sync {
         qualifier: &str,
         payload: Vec<u8>,
     ) -> Result<InvokeOutput, EffectError>;
+
+    /// Invokes `function` (at `qualifier`, if given) asynchronously
+    /// (`InvocationType: Event`): the hook's continuation of itself. Lambda queues the
+    /// event; `Ok` means it was accepted.
+    async fn invoke_event(
+        &self,
+        _function: &str,
+        _qualifier: Option<&str>,
+        _payload: Vec<u8>,
+    ) -> Result<(), EffectError> {
+        Err(EffectError::new(
+            "Invoke",
+            "asynchronous invocations are not available here",
+        ))
+    }
 }
 
 /// Which version to call: `target` (default), `current`, `alias`, or a version or

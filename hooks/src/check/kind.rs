@@ -159,8 +159,23 @@ pub trait Kind: Sized + Send + Sync + 'static {
         None
     }
 
+    /// The `until` used when a check gives none: a kind that waits for something
+    /// (an approval) keeps measuring until it holds. `None`: judge every measurement.
+    fn default_until(&self) -> Option<&'static str> {
+        None
+    }
+
     /// Builds the measuring part for this deployment.
     fn build(self, cx: &BuildContext<'_>) -> Result<Arc<dyn Check>, BuildError>;
+}
+
+/// What a kind gives a check that does not set it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Defaults {
+    /// The default `expect`; `None`: the check must set one.
+    pub(crate) expect: Option<&'static str>,
+    /// The default `until`; `None`: none.
+    pub(crate) until: Option<&'static str>,
 }
 
 /// A kind as the registry holds it.
@@ -168,15 +183,22 @@ pub(crate) trait DynKind: Send + Sync {
     /// The key in a check.
     fn name(&self) -> &'static str;
 
-    /// Reads the section: `Some(default expect)` when it is valid.
-    fn validate(&self, section: &Section<'_>, errors: &mut Errors) -> Option<Option<&'static str>>;
+    /// Reads the section: its defaults when it is valid.
+    fn validate(&self, section: &Section<'_>, errors: &mut Errors) -> Option<Defaults>;
 
-    /// Builds the measuring part and says the default expect.
+    /// Builds the measuring part and says the defaults.
     fn build(
         &self,
         section: &Section<'_>,
         cx: &BuildContext<'_>,
-    ) -> Result<(Arc<dyn Check>, Option<&'static str>), BuildError>;
+    ) -> Result<(Arc<dyn Check>, Defaults), BuildError>;
+}
+
+fn defaults<K: Kind>(kind: &K) -> Defaults {
+    Defaults {
+        expect: kind.default_expect(),
+        until: kind.default_until(),
+    }
 }
 
 struct Typed<K>(PhantomData<fn() -> K>);
@@ -186,19 +208,19 @@ impl<K: Kind> DynKind for Typed<K> {
         K::NAME
     }
 
-    fn validate(&self, section: &Section<'_>, errors: &mut Errors) -> Option<Option<&'static str>> {
-        K::parse(section, errors).map(|k| k.default_expect())
+    fn validate(&self, section: &Section<'_>, errors: &mut Errors) -> Option<Defaults> {
+        K::parse(section, errors).map(|k| defaults(&k))
     }
 
     fn build(
         &self,
         section: &Section<'_>,
         cx: &BuildContext<'_>,
-    ) -> Result<(Arc<dyn Check>, Option<&'static str>), BuildError> {
+    ) -> Result<(Arc<dyn Check>, Defaults), BuildError> {
         let mut errors = Errors::default();
         let kind =
             K::parse(section, &mut errors).ok_or_else(|| BuildError::new(errors.since(0)))?;
-        let default = kind.default_expect();
+        let default = defaults(&kind);
         let check = kind
             .build(cx)
             .map_err(|e| BuildError::new(format!("{}: {e}", section.path)))?;
@@ -217,14 +239,15 @@ pub(crate) const TIMING_FIELDS: [&str; 6] = [
 ];
 
 /// The other fields every check has.
-pub(crate) const CHECK_FIELDS: [&str; 5] = ["name", "phase", "expect", "dry_run", "functions"];
+pub(crate) const CHECK_FIELDS: [&str; 6] =
+    ["name", "phase", "expect", "until", "dry_run", "functions"];
 
 /// The kinds a config may use: the built-ins, plus yours.
 ///
 /// ```
 /// # use traffic_hooks::Kinds;
 /// let kinds = Kinds::builtin();
-/// assert_eq!(kinds.names().collect::<Vec<_>>(), ["invoke", "http", "compare", "alarms", "metric", "load"]);
+/// assert_eq!(kinds.names().collect::<Vec<_>>(), ["invoke", "http", "compare", "alarms", "metric", "load", "approval"]);
 /// ```
 #[derive(Clone)]
 pub struct Kinds {
@@ -248,7 +271,8 @@ impl Default for Kinds {
 }
 
 impl Kinds {
-    /// The built-in kinds: `invoke`, `http`, `compare`, `alarms`, `metric`, `load`.
+    /// The built-in kinds: `invoke`, `http`, `compare`, `alarms`, `metric`, `load`,
+    /// `approval`.
     pub fn builtin() -> Self {
         let kinds = super::builtin(Self {
             list: Vec::new(),

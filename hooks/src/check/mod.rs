@@ -9,6 +9,7 @@
 //! measurement, and one line in [`BUILTIN`].
 
 pub(crate) mod alarms;
+pub(crate) mod approval;
 pub(crate) mod compare;
 pub(crate) mod http;
 pub(crate) mod invoke;
@@ -36,6 +37,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 pub(crate) use alarms::AlarmSource;
+pub(crate) use approval::ApprovalStore;
 #[cfg(feature = "aws")]
 pub(crate) use http::Method;
 pub(crate) use http::{HttpReply, HttpRequest, HttpSender, Repeater};
@@ -53,6 +55,7 @@ pub(crate) fn builtin(kinds: Kinds) -> Kinds {
         .with::<alarms::Alarms>()
         .with::<metric::Metric>()
         .with::<load::Load>()
+        .with::<approval::Approval>()
 }
 
 /// The outside effects built-in checks use, each behind a trait so tests can fake it.
@@ -66,6 +69,10 @@ pub(crate) struct Effects {
     pub(crate) alarms: Arc<dyn AlarmSource>,
     /// CloudWatch `GetMetricData`.
     pub(crate) metrics: Arc<dyn MetricSource>,
+    /// SSM parameters holding approvals.
+    pub(crate) approvals: Arc<dyn ApprovalStore>,
+    /// The hook's own function and version, in Lambda: `load.workers` invokes it.
+    pub(crate) own_function: Option<(String, Option<String>)>,
     /// The shared AWS SDK config and clients, for kinds that build clients of their own.
     #[cfg(feature = "aws")]
     pub(crate) aws: Option<Arc<crate::sdk::Aws>>,
@@ -82,7 +89,9 @@ impl Effects {
             lambda: inert.clone(),
             http: inert.clone(),
             alarms: inert.clone(),
-            metrics: inert,
+            metrics: inert.clone(),
+            approvals: inert,
+            own_function: None,
             #[cfg(feature = "aws")]
             aws: None,
             shared: kind::Shared::default(),
@@ -114,6 +123,17 @@ impl AlarmSource for Inert {
         _: Option<&str>,
     ) -> Result<Vec<(String, String)>, EffectError> {
         Err(EffectError::new("DescribeAlarms", "not available here"))
+    }
+}
+
+#[async_trait]
+impl ApprovalStore for Inert {
+    async fn read(&self, _: &str) -> Result<Option<String>, EffectError> {
+        Err(EffectError::new("GetParameter", "not available here"))
+    }
+
+    async fn write(&self, _: &str, _: &str) -> Result<(), EffectError> {
+        Err(EffectError::new("PutParameter", "not available here"))
     }
 }
 
@@ -220,6 +240,12 @@ pub trait Check: Send + Sync + 'static {
 
     /// Takes one measurement.
     async fn measure(&self, ctx: &CheckContext) -> Result<Value, MeasureError>;
+
+    /// What a failed measurement's reason adds to the condition that was not met
+    /// (an approval's rejecter and reason, say). None by default.
+    fn failure_detail(&self, _value: &Value) -> Option<String> {
+        None
+    }
 }
 
 /// How often and how patiently a check measures.
@@ -296,6 +322,10 @@ impl std::fmt::Display for Functions {
     }
 }
 
+/// The `count` of a check with `until` and no `count` of its own: it measures until
+/// `until` holds, bounded by the time it has.
+pub(crate) const UNTIL_HOLDS: u32 = u32::MAX;
+
 /// A check ready to run: what it measures, when it runs and how it is judged.
 #[derive(Clone)]
 pub(crate) struct CheckSpec {
@@ -309,6 +339,8 @@ pub(crate) struct CheckSpec {
     pub(crate) timing: Timing,
     /// Conditions on each measurement.
     pub(crate) expect: Expect,
+    /// Measure until this holds, then judge that measurement with `expect`.
+    pub(crate) until: Option<Expect>,
     /// When set, the check runs and is reported but cannot fail the deployment.
     pub(crate) dry_run: bool,
     /// The measuring part.
@@ -327,6 +359,7 @@ impl std::fmt::Debug for CheckSpec {
             .field("phase", &self.phase)
             .field("timing", &self.timing)
             .field("expect", &self.expect)
+            .field("until", &self.until)
             .field("dry_run", &self.dry_run)
             .finish()
     }
@@ -345,6 +378,11 @@ impl CheckSpec {
             (Some(globs), Some(f)) => globs.matches(f),
             _ => true,
         }
+    }
+
+    /// Whether it waits for its `until` with no `count` to bound it: a gate.
+    pub(crate) fn waits_until_it_holds(&self) -> bool {
+        self.until.is_some() && self.timing.count == UNTIL_HOLDS
     }
 
     /// The longest its measurement loop can take.
@@ -373,38 +411,55 @@ pub(crate) fn records_snapshot(records: &Records) -> Measurements {
         .clone()
 }
 
+/// Where a check resumes in a continuation: the wait before its next measurement and
+/// the time it spent measuring in earlier invocations. The default starts afresh.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Resume {
+    /// Wait this long before the first measurement of this invocation (instead of
+    /// `initial_delay` or `interval`).
+    pub(crate) wait: Option<Duration>,
+    /// Time spent in earlier invocations.
+    pub(crate) elapsed: Duration,
+}
+
 /// Runs one check's measurement loop to its end: `count` measurements, or fewer when a
-/// limit is exceeded.
+/// limit is exceeded. `records` may hold the measurements of earlier invocations (a
+/// continuation): the loop goes on from the next one, with their counts.
 pub(crate) async fn run_check(
     spec: CheckSpec,
     deployment: Arc<Deployment>,
     records: Records,
     progress: Arc<dyn Progress>,
+    resume: Resume,
 ) -> CheckOutcome {
     let started = Instant::now();
     let t = spec.timing;
-    let (mut failures, mut errors_in_a_row, mut passes, mut taken) = (0u32, 0u32, 0u32, 0u32);
+    let (mut failures, mut errors_in_a_row, mut passes, mut taken) = {
+        let m = records.lock().unwrap_or_else(PoisonError::into_inner);
+        let c = m.counts();
+        (c.failed, m.errors_in_a_row(), c.passed, c.taken())
+    };
     let mut verdict: Option<String> = None;
     let count = t.count.max(1);
-    // tokio's timer rounds a sleep up to its next millisecond tick, even a sleep of
-    // zero: without an initial delay, measure at once.
-    if !t.initial_delay.is_zero() {
-        progress.waiting(
-            &spec.name,
-            "the first measurement (initial_delay)",
-            t.initial_delay,
-        );
-        tokio::time::sleep(t.initial_delay).await;
-    }
-    for n in 1..=count {
-        if n > 1 {
-            progress.waiting(
-                &spec.name,
-                &format!("measurement {n} of {count} (interval)"),
-                t.interval,
-            );
-            tokio::time::sleep(t.interval).await;
+    let first = taken.saturating_add(1);
+    let mut wait = match resume.wait {
+        Some(w) => w,
+        None if first == 1 => t.initial_delay,
+        None => t.interval,
+    };
+    for n in first..=count {
+        // tokio's timer rounds a sleep up to its next millisecond tick, even a sleep of
+        // zero: without a wait, measure at once.
+        if !wait.is_zero() {
+            let what = if n == 1 {
+                "the first measurement (initial_delay)".to_owned()
+            } else {
+                format!("measurement {n} of {} (interval)", count_shown(count))
+            };
+            progress.waiting(&spec.name, &what, wait);
+            tokio::time::sleep(wait).await;
         }
+        wait = t.interval;
         let ctx = CheckContext {
             deployment: deployment.clone(),
             check: spec.name.clone(),
@@ -419,17 +474,19 @@ pub(crate) async fn run_check(
                 crate::duration::format(limit)
             )),
             Ok(Err(e)) => MeasurementResult::Error(e.0),
-            Ok(Ok(value)) => match spec.expect.first_unmet(&value) {
-                Ok(None) => MeasurementResult::Passed { value },
-                Ok(Some(unmet)) => MeasurementResult::Failed {
-                    condition: unmet.condition,
-                    looked_at: unmet.looked_at,
-                    value,
-                },
-                Err(e) => MeasurementResult::Error(format!("expect could not be evaluated: {e}")),
-            },
+            Ok(Ok(value)) => judge(&spec, value),
         };
         taken += 1;
+        // A measurement judged after `until` held ends the check, pass or fail.
+        let until_held = spec.until.is_some()
+            && matches!(
+                result,
+                MeasurementResult::Passed { .. } | MeasurementResult::Failed { .. }
+            );
+        let detail = match &result {
+            MeasurementResult::Failed { value, .. } => spec.check.failure_detail(value),
+            _ => None,
+        };
         let record = MeasurementRecord::new(n, began.elapsed(), result, &spec.redactor);
         match &record.result {
             MeasurementResult::Passed { .. } => {
@@ -440,14 +497,24 @@ pub(crate) async fn run_check(
                 failures += 1;
                 errors_in_a_row = 0;
             }
+            MeasurementResult::Waiting { .. } => errors_in_a_row = 0,
             MeasurementResult::Error(_) => errors_in_a_row += 1,
         }
         progress.measured(&spec.name, &record);
-        let brief = record.brief();
+        let mut brief = record.brief();
+        if let Some(detail) = detail {
+            brief = format!("{brief} ({})", spec.redactor.scrub(&detail));
+        }
         records
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .push(record);
+        if until_held {
+            if failures > 0 {
+                verdict = Some(brief);
+            }
+            break;
+        }
         if failures > t.failure_limit {
             verdict = Some(if t.failure_limit == 0 {
                 brief
@@ -471,16 +538,26 @@ pub(crate) async fn run_check(
             break;
         }
     }
-    if verdict.is_none() && passes + failures == 0 {
-        let last = records
+    let last = || {
+        records
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .last()
             .map(MeasurementRecord::brief)
-            .unwrap_or_default();
-        verdict = Some(format!(
-            "none of {taken} measurements could be taken; last: {last}"
-        ));
+            .unwrap_or_default()
+    };
+    if verdict.is_none() && passes + failures == 0 {
+        verdict = Some(match &spec.until {
+            Some(until) => format!(
+                "until {} did not hold in {taken} measurements; last: {}",
+                until.describe(),
+                last()
+            ),
+            None => format!(
+                "none of {taken} measurements could be taken; last: {}",
+                last()
+            ),
+        });
     }
     CheckOutcome {
         name: spec.name.clone(),
@@ -493,8 +570,46 @@ pub(crate) async fn run_check(
         },
         reason: verdict,
         measurements: records_snapshot(&records),
-        elapsed: started.elapsed(),
+        elapsed: resume.elapsed + started.elapsed(),
         dry_run: spec.dry_run,
+    }
+}
+
+/// A count as shown: `until it holds` for a gate's.
+fn count_shown(count: u32) -> String {
+    if count == UNTIL_HOLDS {
+        "until it holds".to_owned()
+    } else {
+        count.to_string()
+    }
+}
+
+/// How one measurement turned out: waiting while `until` does not hold, then judged
+/// by `expect`.
+fn judge(spec: &CheckSpec, value: Value) -> MeasurementResult {
+    if let Some(until) = &spec.until {
+        match until.first_unmet(&value) {
+            Ok(None) => {}
+            Ok(Some(unmet)) => {
+                return MeasurementResult::Waiting {
+                    condition: unmet.condition,
+                    looked_at: unmet.looked_at,
+                    value,
+                }
+            }
+            Err(e) => {
+                return MeasurementResult::Error(format!("until could not be evaluated: {e}"))
+            }
+        }
+    }
+    match spec.expect.first_unmet(&value) {
+        Ok(None) => MeasurementResult::Passed { value },
+        Ok(Some(unmet)) => MeasurementResult::Failed {
+            condition: unmet.condition,
+            looked_at: unmet.looked_at,
+            value,
+        },
+        Err(e) => MeasurementResult::Error(format!("expect could not be evaluated: {e}")),
     }
 }
 
@@ -534,6 +649,7 @@ mod tests {
             phase: None,
             timing,
             expect: Expect::compile(&[expect]).unwrap_or_else(|e| panic!("{e}")),
+            until: None,
             dry_run: false,
             check: Arc::new(check),
             redactor: Redactor::default(),
@@ -551,6 +667,7 @@ mod tests {
             Arc::default(),
             Records::default(),
             Arc::new(NoProgress),
+            Resume::default(),
         )
         .await
     }
@@ -635,6 +752,109 @@ mod tests {
         assert_eq!(o.counts().taken(), 3);
         assert_eq!(started.elapsed(), Duration::from_secs(120));
         assert_eq!(t.worst_case(t.timeout), Duration::from_secs(150));
+    }
+
+    /// Answers `{state}` from a script, one per measurement; then the last again.
+    struct States(Vec<Result<&'static str, &'static str>>, AtomicU32);
+
+    #[async_trait]
+    impl Check for States {
+        async fn measure(&self, _: &CheckContext) -> Result<Value, MeasureError> {
+            let i = self.1.fetch_add(1, Ordering::SeqCst) as usize;
+            match self.0[i.min(self.0.len() - 1)] {
+                Ok(s) => Ok(json!({ "state": s })),
+                Err(e) => Err(MeasureError::new(e)),
+            }
+        }
+    }
+
+    async fn gate(
+        script: Vec<Result<&'static str, &'static str>>,
+        count: u32,
+        consecutive_error_limit: u32,
+    ) -> CheckOutcome {
+        let mut s = spec(
+            "gate",
+            States(script, AtomicU32::new(0)),
+            "state == 'approved'",
+            Timing {
+                count,
+                interval: Duration::from_secs(10),
+                consecutive_error_limit,
+                ..Timing::default()
+            },
+        );
+        s.until = Some(Expect::compile(&["state != 'pending'"]).unwrap());
+        run_check(
+            s,
+            Arc::default(),
+            Records::default(),
+            Arc::new(NoProgress),
+            Resume::default(),
+        )
+        .await
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn until_keeps_measuring_every_interval_then_judges_the_measurement_that_held() {
+        let started = Instant::now();
+        let o = gate(
+            vec![Ok("pending"), Ok("pending"), Ok("approved")],
+            UNTIL_HOLDS,
+            0,
+        )
+        .await;
+        assert_eq!(o.status, CheckStatus::Passed, "{:?}", o.reason);
+        let n = o.counts();
+        assert_eq!((n.waiting, n.passed, n.failed), (2, 1, 0));
+        assert_eq!(started.elapsed(), Duration::from_secs(20));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_judged_measurement_that_fails_after_until_held_fails_at_once() {
+        let o = gate(
+            vec![Ok("pending"), Ok("rejected"), Ok("approved")],
+            UNTIL_HOLDS,
+            0,
+        )
+        .await;
+        assert_eq!(o.status, CheckStatus::Failed);
+        assert_eq!(o.counts().taken(), 2, "no measurement after the judged one");
+        assert_eq!(
+            o.reason.as_deref(),
+            Some("measurement 2: expect `state == 'approved'` not met: state = \"rejected\"")
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn until_that_never_holds_fails_when_count_runs_out() {
+        let o = gate(vec![Ok("pending")], 3, 0).await;
+        assert_eq!(o.status, CheckStatus::Failed);
+        assert_eq!(
+            o.reason.as_deref(),
+            Some("until `state != 'pending'` did not hold in 3 measurements; last: measurement 3: waiting, until `state != 'pending'` not yet: state = \"pending\"")
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn errors_while_waiting_count_against_consecutive_error_limit() {
+        let o = gate(
+            vec![
+                Ok("pending"),
+                Err("ssm down"),
+                Ok("pending"),
+                Err("x"),
+                Err("y"),
+            ],
+            UNTIL_HOLDS,
+            1,
+        )
+        .await;
+        assert_eq!(o.status, CheckStatus::Failed);
+        assert!(o
+            .reason
+            .unwrap_or_default()
+            .starts_with("2 measurement errors in a row"),);
     }
 
     #[test]

@@ -210,3 +210,53 @@ fn apigateway_recipe_judges_load_by_error_rate_and_p99() {
     assert!(!passes(&e, load(0.02, 120.0)));
     assert!(!passes(&e, load(0.0, 900.0)));
 }
+
+#[test]
+fn until_is_a_common_field_checked_like_expect() {
+    let errs = errors(
+        r#"
+checks:
+  - name: a
+    http: { url: "https://x" }
+    until: "status =="
+  - name: b
+    approval: { ssm: "" }
+  - name: c
+    approval: { url: "not a url" }
+"#,
+    );
+    let expected = [
+        "checks[0].until: `status ==` is not a valid JMESPath expression",
+        "checks[1].approval.ssm: must not be empty",
+        "checks[2].approval.url: `not a url` is not an absolute URL",
+    ];
+    for want in expected {
+        assert!(
+            errs.iter().any(|e| e.starts_with(want)),
+            "missing `{want}` in {errs:#?}"
+        );
+    }
+    assert_eq!(errs.len(), expected.len(), "{errs:#?}");
+}
+
+#[test]
+fn a_gate_without_count_waits_until_it_holds_and_is_no_timing_problem() {
+    let c = parse(
+        "checks: [ { name: gate, approval: {} }, { name: bake, http: { url: 'https://x' }, until: 'status == `200`', count: 4 } ]",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let deployment = Deployment::placeholder();
+    let built: Vec<_> = c
+        .build_checks(&deployment, &BTreeMap::new(), &Effects::inert())
+        .into_iter()
+        .map(|b| b.unwrap_or_else(|e| panic!("{}", e.reason)))
+        .collect();
+    assert!(built[0].waits_until_it_holds());
+    assert_eq!(
+        built[0].until.as_ref().map(|u| u.describe()).as_deref(),
+        Some("`state != 'pending'`")
+    );
+    assert!(!built[1].waits_until_it_holds());
+    assert_eq!(built[1].timing.count, 4);
+    assert!(c.timing_problems(Duration::from_secs(60)).is_empty());
+}

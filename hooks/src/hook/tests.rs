@@ -495,6 +495,7 @@ fn spec_taking(name: &str, timeout: Duration) -> CheckSpec {
             ..crate::check::Timing::default()
         },
         expect: crate::expect::Expect::compile(&["`true`"]).unwrap(),
+        until: None,
         dry_run: false,
         check: Arc::new(HangsCheck),
         redactor: crate::redact::Redactor::default(),

@@ -116,6 +116,16 @@ pub enum EventKind {
         /// 1 for the first invocation, more for Lambda's async retries.
         attempt: u32,
     },
+    /// A hook's checks went on in a new invocation of its function (a continuation:
+    /// the bake is longer than one invocation).
+    HookContinued {
+        /// `pre` or `post`.
+        phase: String,
+        /// Its function.
+        function: String,
+        /// 1 for the first continuation.
+        continuation: u32,
+    },
     /// A hook reported (or was given up on).
     HookReported {
         /// `pre` or `post`.
@@ -352,6 +362,10 @@ impl<'f> Sim<'f> {
         let host = RuntimeHost::start(&bin, &env)
             .await
             .map_err(|e| SimError::Hook(format!("starting {}: {e}", bin.display())))?;
+        // A bake longer than the hook's timeout goes on in asynchronous invocations of
+        // its own function: the fake Lambda runs them as more processes of the binary.
+        self.fake
+            .serve_function(&spec.name, &bin, &env, Duration::from_secs(spec.timeout), 2);
         Ok(Arc::new(tokio::sync::Mutex::new(host)))
     }
 
@@ -611,6 +625,8 @@ impl<'f> Sim<'f> {
         let execution = format!("{id}-{phase}-execution");
         let invoked_at = self.clock.now();
         let payload = json!({"DeploymentId": id, "LifecycleEventHookExecutionId": execution});
+        let mut continued = false;
+        let continuations_before = self.continuations(&spec.name);
         // CodeDeploy invokes hooks asynchronously: Lambda retries a failed invocation
         // twice, a minute and then two minutes later.
         for attempt in 1..=3u32 {
@@ -643,6 +659,10 @@ impl<'f> Sim<'f> {
             if let Some(r) = self.report_of(&execution) {
                 return Ok(self.reported(id, phase, r));
             }
+            continued = matches!(
+                &outcome,
+                Some(Ok(HostOutcome::Response(v))) if v["status"] == "Continued"
+            );
             let errored = matches!(
                 outcome,
                 Some(Ok(HostOutcome::Error(_))) | Some(Err(_)) | None
@@ -655,11 +675,32 @@ impl<'f> Sim<'f> {
                 return Ok(Err(self.stopped(id, d, event_name, &a)));
             }
         }
-        // Silent: CodeDeploy waits an hour for the report.
+        // Silent: CodeDeploy waits an hour for the report. Continuations run in real
+        // time, so while the hook goes on in them the clock does too.
         let limit = invoked_at + 3600.0;
+        let mut seen = continuations_before;
         loop {
+            let now_seen = self.continuations(&spec.name);
+            while seen < now_seen {
+                seen += 1;
+                self.emit(
+                    id,
+                    EventKind::HookContinued {
+                        phase: phase.to_owned(),
+                        function: spec.name.clone(),
+                        continuation: (seen - continuations_before) as u32,
+                    },
+                );
+            }
             if let Some(r) = self.report_of(&execution) {
                 return Ok(self.reported(id, phase, r));
+            }
+            if continued && self.clock.now() < limit {
+                let step = (self.clock.now() + 0.1).min(limit);
+                if let Waited::Alarm(a) = self.advance(step, 1.0, watch).await {
+                    return Ok(Err(self.stopped(id, d, event_name, &a)));
+                }
+                continue;
             }
             if self.clock.now() >= limit {
                 let reason = format!(
@@ -683,6 +724,15 @@ impl<'f> Sim<'f> {
         }
     }
 
+    /// How many continuations of the hook `function` the fake Lambda has been asked for.
+    fn continuations(&self, function: &str) -> usize {
+        self.fake
+            .invocations()
+            .iter()
+            .filter(|i| i.function == function)
+            .count()
+    }
+
     /// The accepted report of `execution` with the verdict's reason from the hook's log.
     fn report_of(&self, execution: &str) -> Option<(String, String)> {
         let report = self
@@ -699,17 +749,20 @@ impl<'f> Sim<'f> {
         phase: &'static str,
         (status, _): (String, String),
     ) -> Result<(), (String, String)> {
-        let reason = self
-            .hooks
-            .get(phase)
+        let hook = self.hooks.get(phase);
+        let mut verdicts: Vec<Value> = hook
             .and_then(|h| h.host.try_lock().ok())
-            .and_then(|host| {
-                host.records("verdict")
-                    .iter()
-                    .rev()
-                    .find(|v| v["deployment_id"] == id)
-                    .and_then(|v| v["reason"].as_str().map(str::to_owned))
-            })
+            .map(|host| host.records("verdict"))
+            .unwrap_or_default();
+        // A bake that went on in continuations ends in one of their processes.
+        if let Some(h) = hook {
+            verdicts.extend(self.fake.served_records(&h.spec.name, "verdict"));
+        }
+        let reason = verdicts
+            .iter()
+            .rev()
+            .find(|v| v["deployment_id"] == id)
+            .and_then(|v| v["reason"].as_str().map(str::to_owned))
             .unwrap_or_default();
         self.emit(
             id,

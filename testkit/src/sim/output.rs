@@ -53,6 +53,13 @@ pub fn describe(e: &Event) -> String {
             };
             format!("{phase}-traffic hook {function} invoked{again}")
         }
+        EventKind::HookContinued {
+            phase,
+            function,
+            continuation,
+        } => format!(
+            "{phase}-traffic hook {function} goes on in continuation {continuation} (its bake is longer than one invocation)"
+        ),
         EventKind::HookReported {
             phase,
             status,
