@@ -112,6 +112,9 @@ def _():
     assert s["Condition"] == {"StringEquals": {"aws:ResourceTag/traffic-hooks": {"Ref": "OptInTagValue"}}}, s
     assert "function:*" in json.dumps(s["Resource"]), s
     assert shared_source["Parameters"]["OptInTagValue"]["Default"] == "enabled"
+    # Continuations are a recursive chain by design: Lambda must not stop it at 16.
+    hooks = [r for r in shared_source["Resources"].values() if r["Type"] == "AWS::Serverless::Function"]
+    assert hooks and all(r["Properties"].get("RecursiveLoop") == "Allow" for r in hooks), hooks
     # Continuations and load workers: the two hooks by name (and their versions), only.
     (me,) = [x for x in invoking if x is not s]
     assert as_list(me["Action"]) == ["lambda:InvokeFunction"] and "Condition" not in me, me

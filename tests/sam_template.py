@@ -131,6 +131,10 @@ def _():
             if any(a.startswith("codedeploy:") for a in actions):
                 assert "ServerlessDeploymentApplication" in json.dumps(res), (role, s)
         assert itself == 1, (role, "no InvokeItself statement")
+    for hook in ("PreTrafficHook", "PostTrafficHook"):
+        # Continuations are a recursive chain by design: Lambda must not stop it at 16.
+        eq = resources[hook]["Properties"].get("RecursiveLoop")
+        assert eq == "Allow", (hook, eq)
 
 
 @check("the demo function publishes alias live from a rust-cargolambda build")

@@ -119,6 +119,13 @@ impl fmt::Debug for Config {
 /// The most checks a config may hold.
 pub(crate) const MAX_CHECKS: usize = 200;
 
+/// The `max_duration` of a config that sets none.
+pub(crate) const DEFAULT_MAX_DURATION: Duration = Duration::from_secs(55 * 60);
+
+/// The most `max_duration` may be: CodeDeploy fails a hook that has not reported after
+/// an hour, and the last invocation needs time to report.
+pub(crate) const MAX_MAX_DURATION: Duration = Duration::from_secs(59 * 60);
+
 /// The least `report_reserve` a config may set.
 pub(crate) const MIN_REPORT_RESERVE: Duration = Duration::from_secs(1);
 
@@ -140,7 +147,7 @@ impl Default for Config {
             no_checks: NoChecks::default(),
             checks: Vec::new(),
             ops: crate::ops::Operations::default(),
-            max_duration: crate::continuation::DEFAULT_MAX_DURATION,
+            max_duration: DEFAULT_MAX_DURATION,
         }
     }
 }
@@ -286,7 +293,7 @@ impl Config {
             config.report_reserve = d;
         }
         if let Some(d) = duration(top, "", "max_duration", &mut errs) {
-            let max = crate::continuation::MAX_MAX_DURATION;
+            let max = MAX_MAX_DURATION;
             if d.is_zero() || d > max {
                 errs.push(
                     "max_duration",

@@ -13,7 +13,7 @@
 //! show.
 
 use crate::bounded::{Measurements, SavedMeasurements};
-use crate::deployment::{Deployment, Facts, Phase};
+use crate::deployment::{Deployment, Phase, SavedDeployment};
 use crate::summary::{CheckOutcome, CheckStatus};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -25,13 +25,6 @@ pub(crate) const FIELD: &str = "traffic_hook_continuation";
 /// The largest state sent: Lambda takes 256 KB of async payload, and the event itself
 /// rides along.
 pub(crate) const MAX_STATE: usize = 200 * 1024;
-
-/// The `max_duration` of a config that sets none.
-pub(crate) const DEFAULT_MAX_DURATION: Duration = Duration::from_secs(55 * 60);
-
-/// The most `max_duration` may be: CodeDeploy fails a hook that has not reported after
-/// an hour, and the last invocation needs time to report.
-pub(crate) const MAX_MAX_DURATION: Duration = Duration::from_secs(59 * 60);
 
 /// The state format's version; a state of another is refused.
 const VERSION: u32 = 1;
@@ -49,65 +42,6 @@ pub(crate) struct State {
     pub(crate) deployment: SavedDeployment,
     /// Each check that ran: judged already, or where it stopped.
     pub(crate) checks: Vec<SavedCheck>,
-}
-
-/// The deployment's facts and notes.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub(crate) struct SavedDeployment {
-    pub(crate) function: Option<String>,
-    pub(crate) alias: Option<String>,
-    pub(crate) current_version: Option<String>,
-    pub(crate) target_version: Option<String>,
-    pub(crate) target_weight: Option<f64>,
-    /// `pre` or `post`.
-    pub(crate) phase: Option<String>,
-    #[serde(default)]
-    pub(crate) notes: Vec<String>,
-    #[serde(default)]
-    pub(crate) sources: Vec<String>,
-}
-
-impl SavedDeployment {
-    /// What `deployment` says.
-    pub(crate) fn of(deployment: &Deployment) -> Self {
-        let f = &deployment.facts;
-        Self {
-            function: f.function.clone(),
-            alias: f.alias.clone(),
-            current_version: f.current_version.clone(),
-            target_version: f.target_version.clone(),
-            target_weight: f.target_weight,
-            phase: f.phase.map(|p| p.to_string()),
-            notes: deployment.notes.clone(),
-            sources: deployment.sources.clone(),
-        }
-    }
-
-    /// The deployment it holds.
-    pub(crate) fn deployment(&self, deployment_id: &str) -> Deployment {
-        let facts = Facts {
-            function: self.function.clone(),
-            alias: self.alias.clone(),
-            current_version: self.current_version.clone(),
-            target_version: self.target_version.clone(),
-            target_weight: self.target_weight,
-            phase: self.phase.as_deref().and_then(|p| match p {
-                "pre" => Some(Phase::Pre),
-                "post" => Some(Phase::Post),
-                _ => None,
-            }),
-        };
-        let mut deployment = Deployment::from_facts(
-            (!deployment_id.is_empty()).then(|| deployment_id.to_owned()),
-            facts,
-            "continuation",
-        );
-        deployment.notes = self.notes.clone();
-        if !self.sources.is_empty() {
-            deployment.sources = self.sources.clone();
-        }
-        deployment
-    }
 }
 
 /// One check's progress.
@@ -185,14 +119,14 @@ impl State {
                     name: o.name.clone(),
                     status: Some(o.status.as_str().to_owned()),
                     reason: o.reason.clone(),
-                    elapsed_ms: crate::check::millis(o.elapsed),
+                    elapsed_ms: o.elapsed.as_secs_f64() * 1000.0,
                     measurements: o.measurements.save(),
                 })
                 .chain(running.into_iter().map(|(name, m, elapsed)| SavedCheck {
                     name,
                     status: None,
                     reason: None,
-                    elapsed_ms: crate::check::millis(elapsed),
+                    elapsed_ms: elapsed.as_secs_f64() * 1000.0,
                     measurements: m.save(),
                 }))
                 .collect(),

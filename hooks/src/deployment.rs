@@ -160,6 +160,66 @@ impl Deployment {
     }
 }
 
+/// A deployment's facts and notes as JSON: what a continuation and a load worker are
+/// sent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct SavedDeployment {
+    pub(crate) function: Option<String>,
+    pub(crate) alias: Option<String>,
+    pub(crate) current_version: Option<String>,
+    pub(crate) target_version: Option<String>,
+    pub(crate) target_weight: Option<f64>,
+    /// `pre` or `post`.
+    pub(crate) phase: Option<String>,
+    #[serde(default)]
+    pub(crate) notes: Vec<String>,
+    #[serde(default)]
+    pub(crate) sources: Vec<String>,
+}
+
+impl SavedDeployment {
+    /// What `deployment` says.
+    pub(crate) fn of(deployment: &Deployment) -> Self {
+        let f = &deployment.facts;
+        Self {
+            function: f.function.clone(),
+            alias: f.alias.clone(),
+            current_version: f.current_version.clone(),
+            target_version: f.target_version.clone(),
+            target_weight: f.target_weight,
+            phase: f.phase.map(|p| p.to_string()),
+            notes: deployment.notes.clone(),
+            sources: deployment.sources.clone(),
+        }
+    }
+
+    /// The deployment it holds.
+    pub(crate) fn deployment(&self, deployment_id: &str) -> Deployment {
+        let facts = Facts {
+            function: self.function.clone(),
+            alias: self.alias.clone(),
+            current_version: self.current_version.clone(),
+            target_version: self.target_version.clone(),
+            target_weight: self.target_weight,
+            phase: self.phase.as_deref().and_then(|p| match p {
+                "pre" => Some(Phase::Pre),
+                "post" => Some(Phase::Post),
+                _ => None,
+            }),
+        };
+        let mut deployment = Deployment::from_facts(
+            (!deployment_id.is_empty()).then(|| deployment_id.to_owned()),
+            facts,
+            "continuation",
+        );
+        deployment.notes = self.notes.clone();
+        if !self.sources.is_empty() {
+            deployment.sources = self.sources.clone();
+        }
+        deployment
+    }
+}
+
 /// The CodeDeploy read calls discovery needs, behind a trait so tests can fake them.
 #[async_trait]
 pub(crate) trait DeploymentSource: Send + Sync {

@@ -825,6 +825,10 @@ fn ignored(deployment: Deployment, why: &str) -> Verdict {
     v
 }
 
+/// How many invocations of one chain Lambda allows before it stops them as a
+/// recursive loop, unless the function's `RecursiveLoop` is `Allow`.
+const RECURSION_LIMIT: u32 = 16;
+
 /// Why checks stop when a continuation's `max_duration` runs out.
 const MAX_DURATION_REACHED: &str =
     "max_duration: still running when the bake's max_duration ran out";
@@ -1013,6 +1017,12 @@ impl Hook {
                     ),
                 ))
             }
+        }
+        if seq == RECURSION_LIMIT {
+            tracing::warn!(
+                continuation = seq,
+                "Lambda stops a function invoked in a chain more than 16 times unless its RecursiveLoop setting is Allow (the templates set it): if the chain ends here, set it on this function"
+            );
         }
         crate::summary::emit(serde_json::json!({
             "message": format!("the checks go on in continuation {seq}"),

@@ -97,7 +97,9 @@ async fn a_12s_bake_under_a_5s_deadline_completes_through_continuations_with_one
         Vec::<String>::new(),
         "nothing reported yet"
     );
-    let continued = hook.records("continuation");
+    let continued = hook
+        .records_soon("continuation", 1, Duration::from_secs(2))
+        .await;
     assert_eq!(continued.len(), 1);
     assert_eq!(continued[0]["running"], json!(["bake"]));
     assert!(continued[0]["state_bytes"].as_u64().unwrap() < 200 * 1024);
@@ -216,7 +218,7 @@ async fn a_continuation_that_cannot_be_started_reports_failed_at_once() {
         "{reason}"
     );
     assert_eq!(world.statuses(), ["Failed"]);
-    let check = &hook.records("check")[0];
+    let check = &hook.records_soon("check", 1, Duration::from_secs(2)).await[0];
     assert!(
         check["passed"].as_u64().unwrap() >= 1,
         "what was measured is kept: {check:#}"

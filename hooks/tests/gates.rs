@@ -144,7 +144,7 @@ async fn an_approval_that_arrives_mid_wait_opens_the_gate() {
     let (verdict, hook) = waiting.await.unwrap();
     assert_eq!(verdict["status"], "Succeeded", "{verdict:#}");
     assert_eq!(world.statuses(), ["Succeeded"]);
-    let check = &hook.records("check")[0];
+    let check = &hook.records_soon("check", 1, Duration::from_secs(2)).await[0];
     assert!(
         check["waiting"].as_u64().unwrap() >= 2,
         "measured pending before the approval: {check:#}"
@@ -257,12 +257,16 @@ async fn a_gate_waits_across_continuations_until_approved() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(world.statuses(), ["Succeeded"]);
-    let check = world
-        .aws
-        .served_records("CodeDeployHook_testkit", "check")
-        .into_iter()
-        .last()
-        .unwrap();
+    // The verdict's lines may trail the report: wait for them.
+    let mut checks = Vec::new();
+    for _ in 0..300 {
+        checks = world.aws.served_records("CodeDeployHook_testkit", "check");
+        if !checks.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let check = checks.into_iter().last().unwrap();
     assert_eq!(check["passed"], 1, "{check:#}");
     assert!(
         check["waiting"].as_u64().unwrap() >= 4,

@@ -94,7 +94,7 @@ async fn a_failed_workers_share_counts_as_errors() {
     let (out, served, hook, _aws) = spread("errors == `0`", true).await;
     assert_eq!(out["status"], "Failed", "{out:#}");
     assert_eq!(served, 300, "three workers ran");
-    let check = &hook.records("check")[0];
+    let check = &hook.records_soon("check", 1, Duration::from_secs(2)).await[0];
     let reason = check["reason"].as_str().unwrap();
     assert!(reason.contains("errors = 100"), "{reason}");
 }

@@ -784,11 +784,11 @@ async fn invoke(
         [n, ..] => (*n).to_owned(),
         [] => name.clone(),
     };
+    let asynchronous = headers
+        .get("x-amz-invocation-type")
+        .and_then(|v| v.to_str().ok())
+        == Some("Event");
     if let Some(served) = fake.served(&bare) {
-        let asynchronous = headers
-            .get("x-amz-invocation-type")
-            .and_then(|v| v.to_str().ok())
-            == Some("Event");
         fake.lock().invocations.push(Invocation {
             function: name.clone(),
             qualifier: q.qualifier.clone(),
@@ -845,6 +845,21 @@ async fn invoke(
             version.unwrap_or_default()
         ));
     };
+    // An asynchronous invocation is queued: Lambda answers 202 at once, with no payload.
+    if asynchronous {
+        if body.len() > served::MAX_ASYNC_PAYLOAD {
+            return lambda_error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "RequestTooLargeException",
+                &format!(
+                    "{} byte payload is too large for the Event invocation type (limit {} bytes)",
+                    body.len(),
+                    served::MAX_ASYNC_PAYLOAD
+                ),
+            );
+        }
+        return StatusCode::ACCEPTED.into_response();
+    }
     tokio::time::sleep(Duration::from_millis(b.delay_ms)).await;
     let version = version.unwrap_or_default();
     let answer = match b.payload_bytes {
@@ -891,7 +906,7 @@ async fn invoke_served(
     if size > limit {
         return lambda_error(
             StatusCode::PAYLOAD_TOO_LARGE,
-            "RequestEntityTooLargeException",
+            "RequestTooLargeException",
             &format!(
                 "{size} byte payload is too large for the invocation type (limit {limit} bytes)"
             ),

@@ -208,6 +208,19 @@ impl RuntimeHost {
             .clone()
     }
 
+    /// [`RuntimeHost::records`] once at least `n` are there, waiting up to `within`: the
+    /// child's output is read apart from its answers, so a line may trail the answer.
+    pub async fn records_soon(&self, kind: &str, n: usize, within: Duration) -> Vec<Value> {
+        let until = tokio::time::Instant::now() + within;
+        loop {
+            let found = self.records(kind);
+            if found.len() >= n || tokio::time::Instant::now() >= until {
+                return found;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
     /// The JSON log lines whose `record` field is `kind` (`check` or `verdict`).
     pub fn records(&self, kind: &str) -> Vec<Value> {
         self.logs()

@@ -107,6 +107,19 @@ def invoke_missing():
     raise AssertionError("expected ResourceNotFoundException")
 
 
+def invoke_event():
+    # An asynchronous invocation (a hook's continuation): 202, an empty payload, queued.
+    out = lam.invoke(FunctionName="demo-fn", Qualifier="2", InvocationType="Event", Payload=b'{"async": true}')
+    eq(out["StatusCode"], 202, "status")
+    eq(out["Payload"].read(), b"", "payload")
+    eq("FunctionError" in out, False, "no function error")
+    try:
+        lam.invoke(FunctionName="demo-fn", Qualifier="2", InvocationType="Event", Payload=b'"' + b"x" * (300 * 1024) + b'"')
+    except lam.exceptions.RequestTooLargeException:
+        return
+    raise AssertionError("an async payload over 256 KB must be refused with RequestTooLargeException")
+
+
 def cloudwatch_alarms():
     eq(cloudwatch.meta.service_model.resolved_protocol, "smithy-rpc-v2-cbor", "protocol")
     alarms = cloudwatch.describe_alarms(AlarmNamePrefix="demo-fn-")["MetricAlarms"]
@@ -159,6 +172,7 @@ def lambda_delete_version():
 for name, fn in [("codedeploy target", target), ("codedeploy appspec", appspec), ("codedeploy report once", report_once),
                  ("codedeploy unknown deployment", unknown_deployment), ("lambda invoke", invoke_ok),
                  ("lambda function error and alias", invoke_error_and_alias), ("lambda missing function", invoke_missing),
+                 ("lambda async invoke", invoke_event),
                  ("cloudwatch alarms (CBOR)", cloudwatch_alarms), ("cloudwatch metric data (CBOR)", cloudwatch_metrics),
                  ("lambda versions (paginated)", lambda_versions), ("lambda aliases", lambda_aliases),
                  ("lambda delete a version", lambda_delete_version)]:

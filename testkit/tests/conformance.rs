@@ -88,7 +88,7 @@ async fn boto3_accepts_the_fakes() {
         "boto3 conformance failed:\n{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(stdout.contains("12 passed, 0 failed"), "{stdout}");
+    assert!(stdout.contains("13 passed, 0 failed"), "{stdout}");
     assert_eq!(
         aws.lambda_calls()
             .iter()

@@ -268,7 +268,13 @@ async fn connection(plan: Arc<Plan>, mut conn: Box<dyn Repeater>, more: mpsc::Se
 #[async_trait]
 impl Check for LoadCheck {
     fn measurement_timeout(&self, configured: Duration) -> Duration {
-        self.duration + configured
+        // Workers start a moment ahead of the shared start, and may start cold.
+        let start = if self.fanout.is_some() {
+            WORKER_LEAD * 3
+        } else {
+            Duration::ZERO
+        };
+        self.duration + configured + start
     }
 
     async fn measure(&self, ctx: &CheckContext) -> Result<Value, MeasureError> {
@@ -488,7 +494,7 @@ impl Fanout {
                     "start_at_ms": start_ms,
                     "timeout_ms": self.timeout.as_millis() as u64,
                     "deployment_id": d.deployment_id,
-                    "deployment": crate::continuation::SavedDeployment::of(d),
+                    "deployment": crate::deployment::SavedDeployment::of(d),
                 }});
                 let (invoker, function, qualifier) = (
                     self.invoker.clone(),
@@ -596,7 +602,7 @@ pub(crate) async fn work(
         .ok_or("a worker needs its `load` section")?;
     let deployment_id = spec.get("deployment_id").and_then(Value::as_str);
     let deployment = match spec.get("deployment") {
-        Some(d) => serde_json::from_value::<crate::continuation::SavedDeployment>(d.clone())
+        Some(d) => serde_json::from_value::<crate::deployment::SavedDeployment>(d.clone())
             .map_err(|e| format!("`deployment`: {e}"))?
             .deployment(deployment_id.unwrap_or_default()),
         None => crate::deployment::Deployment::default(),
