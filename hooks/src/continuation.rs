@@ -104,7 +104,7 @@ impl State {
         started_at: SystemTime,
         deployment: &Deployment,
         judged: &[CheckOutcome],
-        running: Vec<(String, Measurements, Duration)>,
+        running: &[CheckOutcome],
     ) -> Result<(Self, usize), StateError> {
         let mut state = Self {
             v: VERSION,
@@ -122,12 +122,12 @@ impl State {
                     elapsed_ms: o.elapsed.as_secs_f64() * 1000.0,
                     measurements: o.measurements.save(),
                 })
-                .chain(running.into_iter().map(|(name, m, elapsed)| SavedCheck {
-                    name,
+                .chain(running.iter().map(|o| SavedCheck {
+                    name: o.name.clone(),
                     status: None,
                     reason: None,
-                    elapsed_ms: elapsed.as_secs_f64() * 1000.0,
-                    measurements: m.save(),
+                    elapsed_ms: o.elapsed.as_secs_f64() * 1000.0,
+                    measurements: o.measurements.save(),
                 }))
                 .collect(),
         };
@@ -192,6 +192,13 @@ impl SavedCheck {
 mod tests {
     use super::*;
 
+    fn paused(name: &str, measurements: Measurements, elapsed: Duration) -> CheckOutcome {
+        let mut o = CheckOutcome::not_run(name, "http", None, CheckStatus::Skipped, String::new());
+        o.measurements = measurements;
+        o.elapsed = elapsed;
+        o
+    }
+
     fn deployment() -> Deployment {
         Deployment::from_facts(
             Some("d-1".into()),
@@ -208,8 +215,8 @@ mod tests {
             started,
             &deployment(),
             &[],
-            vec![(
-                "bake".into(),
+            &[paused(
+                "bake",
                 Measurements::default(),
                 Duration::from_millis(1500),
             )],
@@ -246,10 +253,10 @@ mod tests {
                         &redactor,
                     ));
                 }
-                (format!("check-{i}"), m, Duration::from_secs(1))
+                paused(&format!("check-{i}"), m, Duration::from_secs(1))
             })
             .collect();
-        let (state, bytes) = State::next(3, UNIX_EPOCH, &deployment(), &[], running).unwrap();
+        let (state, bytes) = State::next(3, UNIX_EPOCH, &deployment(), &[], &running).unwrap();
         assert!(bytes <= MAX_STATE, "{bytes}");
         let back = Measurements::restore(state.check("check-0").unwrap().measurements.clone());
         assert_eq!(back.counts().errors, 100, "counts are whole");
@@ -270,10 +277,10 @@ mod tests {
                     MeasurementResult::Error(long.clone()),
                     &redactor,
                 ));
-                (format!("{i}-{long}"), m, Duration::ZERO)
+                paused(&format!("{i}-{long}"), m, Duration::ZERO)
             })
             .collect();
-        let e = State::next(1, UNIX_EPOCH, &deployment(), &[], huge).unwrap_err();
+        let e = State::next(1, UNIX_EPOCH, &deployment(), &[], &huge).unwrap_err();
         assert!(e.to_string().contains("more than the 200.0 KiB"), "{e}");
     }
 

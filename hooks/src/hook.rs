@@ -207,13 +207,20 @@ impl Verifier {
         for (slot, ran) in run_checks(to_run, deployment.clone(), stop, progress, pause).await {
             match ran {
                 Ran::Judged(outcome) => outcomes[slot] = Some(outcome),
-                Ran::Paused(name, measurements, elapsed) => {
-                    running.push((name, measurements, elapsed))
-                }
+                Ran::Paused(outcome) => running.push(outcome),
             }
         }
         let deployment = Arc::unwrap_or_clone(deployment);
-        let judged: Vec<CheckOutcome> = outcomes.into_iter().flatten().collect();
+        let mut judged: Vec<CheckOutcome> = outcomes.into_iter().flatten().collect();
+        // A failed check already decides the verdict: the rest need not bake on.
+        if let Some(failed) = judged.iter().find(|c| c.blocks()).map(|c| c.name.clone()) {
+            for mut o in running.drain(..) {
+                o.reason = Some(format!(
+                    "stopped at the deadline: check `{failed}` had failed, so the bake did not go on"
+                ));
+                judged.push(o);
+            }
+        }
         if !running.is_empty() {
             return Checked::Paused {
                 deployment,
@@ -240,8 +247,8 @@ pub(crate) enum Checked {
         deployment: Deployment,
         /// The checks judged (or skipped) so far.
         judged: Vec<CheckOutcome>,
-        /// The paused ones: name, measurements, time spent.
-        running: Vec<(String, Measurements, Duration)>,
+        /// The paused ones (`skipped` for now), with their measurements and time spent.
+        running: Vec<CheckOutcome>,
     },
 }
 
@@ -338,8 +345,8 @@ impl Stop {
 enum Ran {
     /// Judged, or failed at the stop.
     Judged(CheckOutcome),
-    /// Paused at the deadline: name, measurements, time spent.
-    Paused(String, Measurements, Duration),
+    /// Paused at the deadline (`skipped` for now), with its measurements and time spent.
+    Paused(CheckOutcome),
 }
 
 /// Runs checks concurrently, each in its own task so a panic stays in its check. At
@@ -395,11 +402,11 @@ async fn run_checks(
                 task.abort();
                 let n = records_snapshot(&records).counts().taken();
                 match pause.filter(|_| !stop.is_interrupted()) {
-                    Some(budget) if limit <= budget => Ran::Paused(
-                        name.clone(),
-                        records_snapshot(&records),
-                        before + started.elapsed(),
-                    ),
+                    Some(budget) if limit <= budget => {
+                        let mut o = failed("paused at the deadline".to_owned());
+                        o.status = CheckStatus::Skipped;
+                        Ran::Paused(o)
+                    }
                     Some(budget) => Ran::Judged(failed(format!(
                         "{why} ({n} measurement(s) taken); one measurement may take up to {}, more than the {} an invocation has, so it cannot go on in a continuation",
                         crate::duration::format(limit),
@@ -959,30 +966,25 @@ impl Hook {
         chain_started: SystemTime,
         deployment: &Deployment,
         judged: &[CheckOutcome],
-        running: Vec<(String, Measurements, Duration)>,
+        running: Vec<CheckOutcome>,
         within: Duration,
     ) -> Result<Verdict, Vec<CheckOutcome>> {
-        let names: Vec<String> = running.iter().map(|(n, _, _)| n.clone()).collect();
-        let fail = |running: &[(String, Measurements, Duration)], why: String| {
+        let names: Vec<String> = running.iter().map(|o| o.name.clone()).collect();
+        let fail = |running: &[CheckOutcome], why: String| {
             tracing::error!(error = %why, "the checks cannot go on in a continuation");
             running
                 .iter()
-                .map(|(name, m, elapsed)| {
-                    let mut o = CheckOutcome::not_run(
-                        name,
-                        "",
-                        deployment.facts.phase,
-                        CheckStatus::Failed,
-                        format!("still running at the deadline, and the checks could not go on in a continuation: {why}"),
-                    );
-                    o.measurements = m.clone();
-                    o.elapsed = *elapsed;
-                    o
+                .map(|o| CheckOutcome {
+                    status: CheckStatus::Failed,
+                    reason: Some(format!(
+                        "still running at the deadline, and the checks could not go on in a continuation: {why}"
+                    )),
+                    ..o.clone()
                 })
                 .collect::<Vec<_>>()
         };
-        let kept = running.clone();
-        let (state, bytes) = match State::next(seq, chain_started, deployment, judged, running) {
+        let kept = running;
+        let (state, bytes) = match State::next(seq, chain_started, deployment, judged, &kept) {
             Ok(s) => s,
             Err(e) => return Err(fail(&kept, e.to_string())),
         };

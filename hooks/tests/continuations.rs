@@ -27,6 +27,7 @@ impl World {
         let aws_server = aws.start().await.unwrap();
         let http = FakeHttp::new();
         http.route("/ok", Route::new(200, json!({ "ok": true })));
+        http.route("/down", Route::new(503, json!({ "ok": false })));
         let http_server = http.start().await.unwrap();
         let env = vec![
             ("TRAFFIC_HOOK_CONFIG".to_owned(), config.to_owned()),
@@ -270,5 +271,36 @@ async fn a_measurement_longer_than_an_invocation_fails_instead_of_continuing_for
             .filter(|i| i.function == SELF)
             .count(),
         0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bake_does_not_go_on_once_another_check_has_failed() {
+    let config = "report_reserve: 1s\nchecks: [ { name: down, phase: pre, http: { url: '{{env.HTTP}}/down' } }, { name: bake, phase: pre, http: { url: '{{env.HTTP}}/ok' }, count: 20, interval: 1s, timeout: 1s } ]";
+    let world = World::new(config).await;
+    world.serve_self(Duration::from_secs(3));
+    let mut hook = world.hook().await;
+    let out = run(&mut hook, event("pre-traffic.json"), Duration::from_secs(3)).await;
+    assert_eq!(out["status"], "Failed", "{out:#}");
+    assert_eq!(
+        world.statuses(),
+        ["Failed"],
+        "reported at the first deadline"
+    );
+    let bake = &out["checks"][1];
+    assert_eq!(bake["status"], "skipped", "{out:#}");
+    assert!(bake["reason"]
+        .as_str()
+        .unwrap()
+        .contains("check `down` had failed, so the bake did not go on"));
+    assert_eq!(
+        world
+            .aws
+            .invocations()
+            .iter()
+            .filter(|i| i.function == SELF)
+            .count(),
+        0,
+        "no continuation"
     );
 }
