@@ -44,16 +44,6 @@ const CONNECT_TIMEOUT: Duration = Duration::from_millis(3100);
 /// Idle connections kept per client: discovery makes two calls at once.
 const IDLE: usize = 4;
 
-/// The throttling codes AWS services answer with.
-const THROTTLING: [&str; 6] = [
-    "ThrottlingException",
-    "Throttling",
-    "ThrottledException",
-    "RequestLimitExceeded",
-    "TooManyRequestsException",
-    "RequestThrottled",
-];
-
 /// A service spoken in AWS JSON 1.1.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Service {
@@ -460,8 +450,11 @@ fn answer(status: u16, reply: &Head) -> Result<Value, CallError> {
         .map(|c| error_code(&c).to_owned())
         .filter(|c| !c.is_empty());
     let message = field("message").or_else(|| field("Message"));
-    let retryable =
-        status >= 500 || status == 429 || code.as_deref().is_some_and(|c| THROTTLING.contains(&c));
+    let retryable = status >= 500
+        || status == 429
+        || code
+            .as_deref()
+            .is_some_and(|c| crate::error::THROTTLING.contains(&c));
     let text = match (&code, message) {
         (Some(code), Some(msg)) if !msg.is_empty() => format!("{code}: {msg}"),
         (Some(code), _) => code.clone(),

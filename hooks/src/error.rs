@@ -56,7 +56,7 @@ impl EffectError {
 
 #[cfg(feature = "aws")]
 /// The throttling codes AWS services answer with.
-const THROTTLING: [&str; 6] = [
+pub(crate) const THROTTLING: [&str; 6] = [
     "ThrottlingException",
     "Throttling",
     "ThrottledException",

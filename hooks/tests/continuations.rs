@@ -62,6 +62,22 @@ impl World {
             .unwrap()
     }
 
+    /// How many times the hook invoked itself (its continuations).
+    fn continuations(&self) -> usize {
+        self.aws
+            .invocations()
+            .iter()
+            .filter(|i| i.function == SELF)
+            .count()
+    }
+
+    /// The `PutLifecycleEventHookExecutionStatus` calls CodeDeploy received.
+    fn puts(&self) -> usize {
+        self.aws
+            .calls_of("PutLifecycleEventHookExecutionStatus")
+            .len()
+    }
+
     fn statuses(&self) -> Vec<String> {
         self.aws.reports().into_iter().map(|r| r.status).collect()
     }
@@ -114,19 +130,8 @@ async fn a_12s_bake_under_a_5s_deadline_completes_through_continuations_with_one
     // One report, ever: give any stray continuation time to (wrongly) report again.
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(world.statuses(), ["Succeeded"]);
-    assert_eq!(
-        world
-            .aws
-            .calls_of("PutLifecycleEventHookExecutionStatus")
-            .len(),
-        1
-    );
-    let continuations = world
-        .aws
-        .invocations()
-        .iter()
-        .filter(|i| i.function == SELF)
-        .count();
+    assert_eq!(world.puts(), 1);
+    let continuations = world.continuations();
     assert!(continuations >= 2, "{continuations} continuations");
     // The last invocation judged the check from every measurement of the chain.
     let verdicts = world.aws.served_records(SELF, "verdict");
@@ -194,14 +199,7 @@ async fn a_duplicated_continuation_reports_nothing_twice() {
         .unwrap()
         .contains("no longer in progress"));
     assert_eq!(world.statuses(), ["Succeeded"]);
-    assert_eq!(
-        world
-            .aws
-            .calls_of("PutLifecycleEventHookExecutionStatus")
-            .len(),
-        1,
-        "reported exactly once"
-    );
+    assert_eq!(world.puts(), 1, "reported exactly once");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -239,15 +237,7 @@ async fn a_bake_fails_when_max_duration_runs_out() {
         .unwrap()
         .starts_with("max_duration: still running when the bake's max_duration ran out"));
     assert_eq!(world.statuses(), ["Failed"]);
-    assert_eq!(
-        world
-            .aws
-            .invocations()
-            .iter()
-            .filter(|i| i.function == SELF)
-            .count(),
-        0
-    );
+    assert_eq!(world.continuations(), 0);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -263,15 +253,7 @@ async fn a_measurement_longer_than_an_invocation_fails_instead_of_continuing_for
         reason.contains("cannot go on in a continuation"),
         "{reason}"
     );
-    assert_eq!(
-        world
-            .aws
-            .invocations()
-            .iter()
-            .filter(|i| i.function == SELF)
-            .count(),
-        0
-    );
+    assert_eq!(world.continuations(), 0);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -293,14 +275,5 @@ async fn a_bake_does_not_go_on_once_another_check_has_failed() {
         .as_str()
         .unwrap()
         .contains("check `down` had failed, so the bake did not go on"));
-    assert_eq!(
-        world
-            .aws
-            .invocations()
-            .iter()
-            .filter(|i| i.function == SELF)
-            .count(),
-        0,
-        "no continuation"
-    );
+    assert_eq!(world.continuations(), 0, "no continuation");
 }

@@ -69,6 +69,17 @@ fn story(o: &Outcome, deployment: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The reason of the first hook report.
+fn first_hook_reason(o: &Outcome) -> String {
+    o.events
+        .iter()
+        .find_map(|e| match &e.kind {
+            EventKind::HookReported { reason, .. } => Some(reason.clone()),
+            _ => None,
+        })
+        .unwrap()
+}
+
 fn has(story: &[(String, String)], event: &str, detail: &str) -> bool {
     story.iter().any(|(e, d)| e == event && d == detail)
 }
@@ -138,14 +149,7 @@ async fn a_broken_version_is_stopped_by_the_pretraffic_hook_before_traffic_moves
         "the alias never moves: {s:?}"
     );
     assert!(has(&s, "deployment_finished", "Failed"));
-    let reason = o
-        .events
-        .iter()
-        .find_map(|e| match &e.kind {
-            EventKind::HookReported { reason, .. } => Some(reason.clone()),
-            _ => None,
-        })
-        .unwrap();
+    let reason = first_hook_reason(&o);
     assert!(
         reason.contains("smoke") && reason.contains("function_error = \"Unhandled\""),
         "{reason}"
@@ -300,13 +304,6 @@ async fn a_post_traffic_bake_longer_than_its_hook_timeout_goes_on_in_continuatio
         .filter(|e| matches!(e.kind, EventKind::HookReported { .. }))
         .count();
     assert_eq!(reports, 1, "one report across the chain");
-    let reason = o
-        .events
-        .iter()
-        .find_map(|e| match &e.kind {
-            EventKind::HookReported { reason, .. } => Some(reason.clone()),
-            _ => None,
-        })
-        .unwrap();
+    let reason = first_hook_reason(&o);
     assert_eq!(reason, "1 of 1 checks passed");
 }

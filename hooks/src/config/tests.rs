@@ -12,6 +12,17 @@ fn errors(text: &str) -> Vec<String> {
     }
 }
 
+/// Each of `expected` starts one of `errs`, and there are no others.
+fn exactly(errs: &[String], expected: &[&str]) {
+    for want in expected {
+        assert!(
+            errs.iter().any(|e| e.starts_with(want)),
+            "missing `{want}` in {errs:#?}"
+        );
+    }
+    assert_eq!(errs.len(), expected.len(), "{errs:#?}");
+}
+
 #[test]
 fn the_contract_example_is_valid() {
     let text = include_str!("../../tests/fixtures/contract-core.yaml");
@@ -68,13 +79,7 @@ checks:
         "checks[3]: no check kind",
         "checks[4]: one kind per check, found invoke and http",
     ];
-    for want in expected {
-        assert!(
-            errs.iter().any(|e| e.starts_with(want)),
-            "missing `{want}` in {errs:#?}"
-        );
-    }
-    assert_eq!(errs.len(), expected.len(), "{errs:#?}");
+    exactly(&errs, &expected);
 }
 
 #[test]
@@ -230,13 +235,7 @@ checks:
         "checks[1].approval.ssm: must not be empty",
         "checks[2].approval.url: `not a url` is not an absolute URL",
     ];
-    for want in expected {
-        assert!(
-            errs.iter().any(|e| e.starts_with(want)),
-            "missing `{want}` in {errs:#?}"
-        );
-    }
-    assert_eq!(errs.len(), expected.len(), "{errs:#?}");
+    exactly(&errs, &expected);
 }
 
 #[test]
