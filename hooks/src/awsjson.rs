@@ -102,12 +102,20 @@ impl From<EffectError> for CallError {
     }
 }
 
+/// Where a client's calls go.
+#[derive(Debug, Clone)]
+struct Endpoint {
+    url: String,
+    target: Target,
+    region: String,
+}
+
 /// A client of one service: its endpoint resolved at the first call, connections
 /// kept alive between calls (and between warm invocations).
 pub(crate) struct Client {
     aws: Arc<Aws>,
     service: Service,
-    endpoint: OnceLock<Result<(String, Target), String>>,
+    endpoint: OnceLock<Result<Endpoint, String>>,
     idle: Mutex<Vec<net::Conn>>,
     keys: Keys,
 }
@@ -152,31 +160,42 @@ impl Client {
         }
     }
 
-    async fn endpoint(&self) -> Result<(String, Target), CallError> {
+    /// Where calls go and the region they are signed for, resolved at the first call.
+    async fn endpoint(&self) -> Result<&Endpoint, CallError> {
         if let Some(e) = self.endpoint.get() {
-            return e.clone().map_err(CallError::local);
+            return e.as_ref().map_err(|e| CallError::local(e.clone()));
         }
         let sdk = self.aws.sdk().await;
-        let url = endpoint_url(
+        let region = sdk.region().map(|r| r.to_string());
+        let resolved = endpoint_url(
             std::env::var(format!("AWS_ENDPOINT_URL_{}", self.service.env)).ok(),
             sdk.endpoint_url(),
-            sdk.region().map(|r| r.as_ref()),
+            region.as_deref(),
             sdk.use_fips().unwrap_or(false),
             sdk.use_dual_stack().unwrap_or(false),
             self.service.name,
-        );
-        let resolved = url.and_then(|url| {
+        )
+        .and_then(|url| {
             let target = Target::parse(&url).map_err(|e| format!("endpoint `{url}`: {e}"))?;
-            Ok((url, target))
+            let region = region.ok_or("no region: set AWS_REGION")?;
+            Ok(Endpoint {
+                url,
+                target,
+                region,
+            })
         });
         self.endpoint
             .get_or_init(|| resolved)
-            .clone()
-            .map_err(CallError::local)
+            .as_ref()
+            .map_err(|e| CallError::local(e.clone()))
     }
 
     async fn attempt(&self, operation: &str, input: &Value) -> Result<Value, CallError> {
-        let (url, target) = self.endpoint().await?;
+        let Endpoint {
+            url,
+            target,
+            region,
+        } = self.endpoint().await?;
         let body = serde_json::to_vec(input).map_err(|e| CallError::local(e.to_string()))?;
         let mut headers = vec![
             (
@@ -188,18 +207,11 @@ impl Client {
                 format!("{}.{operation}", self.service.target),
             ),
         ];
-        let region = self
-            .aws
-            .sdk()
-            .await
-            .region()
-            .map(|r| r.to_string())
-            .ok_or_else(|| CallError::local("no region: set AWS_REGION"))?;
         let signed = if target.path == "/" {
             let credentials = self.aws.credentials().await.map_err(CallError::local)?;
             self.keys.sign(
                 &credentials,
-                &region,
+                region,
                 self.service.name,
                 &target.authority,
                 &headers[1].1,
@@ -209,10 +221,10 @@ impl Client {
         } else {
             signature(
                 &self.aws,
-                &region,
+                region,
                 self.service.name,
                 "POST",
-                &url,
+                url,
                 &headers,
                 &body,
             )
@@ -222,12 +234,12 @@ impl Client {
         headers.extend(signed);
         let request = crate::wire::encode_request(
             "POST",
-            &target,
+            target,
             headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
             Some(&body),
         )
         .map_err(CallError::local)?;
-        let (status, reply) = self.exchange(&target, &request).await?;
+        let (status, reply) = self.exchange(target, &request).await?;
         answer(status, &reply)
     }
 

@@ -168,13 +168,7 @@ impl SavedCheck {
             "skipped" => CheckStatus::Skipped,
             _ => CheckStatus::Failed,
         };
-        let mut o = CheckOutcome::not_run(
-            &self.name,
-            kind,
-            phase,
-            status,
-            self.reason.clone().unwrap_or_default(),
-        );
+        let mut o = CheckOutcome::not_run(&self.name, kind, phase, status, String::new());
         o.reason = self.reason.clone();
         o.measurements = Measurements::restore(self.measurements.clone());
         o.elapsed = self.elapsed();

@@ -983,20 +983,20 @@ impl Hook {
                 })
                 .collect::<Vec<_>>()
         };
-        let kept = running;
-        let (state, bytes) = match State::next(seq, chain_started, deployment, judged, &kept) {
+        let kept = &running;
+        let (state, bytes) = match State::next(seq, chain_started, deployment, judged, kept) {
             Ok(s) => s,
-            Err(e) => return Err(fail(&kept, e.to_string())),
+            Err(e) => return Err(fail(kept, e.to_string())),
         };
         let Some(function) = self.own_function.as_deref() else {
-            return Err(fail(&kept, "the hook's own function is unknown".to_owned()));
+            return Err(fail(kept, "the hook's own function is unknown".to_owned()));
         };
         let mut payload = raw_event.clone();
         match (&mut payload, serde_json::to_value(&state)) {
             (Value::Object(map), Ok(v)) => {
                 map.insert(crate::continuation::FIELD.to_owned(), v);
             }
-            _ => return Err(fail(&kept, "the event is not a JSON object".to_owned())),
+            _ => return Err(fail(kept, "the event is not a JSON object".to_owned())),
         }
         let body = serde_json::to_vec(&payload).unwrap_or_default();
         let invoked = tokio::time::timeout(
@@ -1009,10 +1009,10 @@ impl Hook {
         .await;
         match invoked {
             Ok(Ok(())) => {}
-            Ok(Err(e)) => return Err(fail(&kept, e.to_string())),
+            Ok(Err(e)) => return Err(fail(kept, e.to_string())),
             Err(_) => {
                 return Err(fail(
-                    &kept,
+                    kept,
                     format!(
                         "Invoke: no answer within {}",
                         crate::duration::format(within)
