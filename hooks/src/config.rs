@@ -734,6 +734,7 @@ impl CheckConfig {
             until,
             dry_run: self.dry_run,
             check,
+            user_kind: self.user_kind,
         })
     }
 }

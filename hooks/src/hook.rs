@@ -8,6 +8,7 @@ use crate::bounded::Measurements;
 use crate::check::{
     phase_matches, records_snapshot, run_check, CheckSpec, Effects, Records, Resume,
 };
+use crate::check_runtime::CheckRuntime;
 use crate::config::per_function::PerFunction;
 use crate::config::{
     Config, ConfigError, ParameterStore, DEFAULT_REPORT_RESERVE, MIN_REPORT_RESERVE,
@@ -78,6 +79,8 @@ pub(crate) struct Verifier {
     pub(crate) effects: Effects,
     /// Values for `{{env.NAME}}`.
     pub(crate) env: BTreeMap<String, String>,
+    /// Where the checks run.
+    pub(crate) checks: CheckRuntime,
 }
 
 impl Verifier {
@@ -86,6 +89,7 @@ impl Verifier {
         Self {
             effects,
             env: BTreeMap::new(),
+            checks: CheckRuntime::same(),
         }
     }
 
@@ -204,7 +208,16 @@ impl Verifier {
             }
         }
         let mut running = Vec::new();
-        for (slot, ran) in run_checks(to_run, deployment.clone(), stop, progress, pause).await {
+        for (slot, ran) in run_checks(
+            self.checks,
+            to_run,
+            deployment.clone(),
+            stop,
+            progress,
+            pause,
+        )
+        .await
+        {
             match ran {
                 Ran::Judged(outcome) => outcomes[slot] = Some(outcome),
                 Ran::Paused(outcome) => running.push(outcome),
@@ -354,6 +367,7 @@ enum Ran {
 /// the stop a deadline (not SIGTERM), it pauses instead if one measurement fits in the
 /// budget (one that does not could never finish in a continuation either).
 async fn run_checks(
+    checks: CheckRuntime,
     specs: Vec<(usize, CheckSpec, Records, Resume)>,
     deployment: Arc<Deployment>,
     stop: &Stop,
@@ -366,13 +380,22 @@ async fn run_checks(
         .map(|(slot, spec, records, resume)| {
             let limit = spec.check.measurement_timeout(spec.timing.timeout);
             let meta = (spec.name.clone(), spec.kind, spec.phase, spec.dry_run);
-            let task = tokio::spawn(run_check(
+            let user_kind = spec.user_kind;
+            let check = run_check(
                 spec,
                 deployment.clone(),
                 records.clone(),
                 progress.clone(),
                 resume,
-            ));
+            );
+            // A user's kind may block its thread (against `Check`'s rule): it runs
+            // apart from the hook's. The built-in kinds never block, and run beside
+            // the hook with no hand-off between threads.
+            let task = if user_kind {
+                checks.spawn(check)
+            } else {
+                tokio::spawn(check)
+            };
             (slot, meta, records, task, limit, resume.elapsed)
         })
         .collect();
@@ -570,6 +593,12 @@ impl Hook {
     /// The environment `{{env.NAME}}` reads.
     pub(crate) fn with_env(mut self, env: BTreeMap<String, String>) -> Self {
         self.verifier.env = env;
+        self
+    }
+
+    /// Runs the checks there (by default on the caller's runtime).
+    pub(crate) fn with_check_runtime(mut self, checks: CheckRuntime) -> Self {
+        self.verifier.checks = checks;
         self
     }
 

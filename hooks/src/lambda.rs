@@ -70,7 +70,8 @@ pub(crate) async fn serve(
     let hook = crate::aws::hook(&aws, configs)
         .with_own_function(env.get("AWS_LAMBDA_FUNCTION_NAME").cloned())
         .with_own_version(env.get("AWS_LAMBDA_FUNCTION_VERSION").cloned())
-        .with_env(env);
+        .with_env(env)
+        .with_check_runtime(crate::check_runtime::CheckRuntime::separate());
     let hook = Arc::new(hook);
     tokio::spawn(stop_on_sigterm(hook.clone()));
     lambda_runtime::run(service_fn(move |ev: LambdaEvent<Value>| {

@@ -45,6 +45,7 @@ mod aws;
 mod awsjson;
 mod bounded;
 mod check;
+mod check_runtime;
 #[cfg(feature = "aws")]
 mod cli;
 mod config;
@@ -93,7 +94,12 @@ pub mod fuzzing;
 /// `run`, `--help`). `traffic-hook` is `main(Kinds::builtin())`.
 #[cfg(feature = "aws")]
 pub fn main(kinds: Kinds) -> std::process::ExitCode {
-    match tokio::runtime::Builder::new_multi_thread()
+    // One thread for the hook and the built-in checks: each wake-up of their I/O is
+    // one context switch, not a hand-off from a worker to the thread that blocks on
+    // the handler (a warm invocation's overhead ~0.2 ms less, no worker threads to
+    // start; docs/performance.md). A user's kinds run on a runtime of their own
+    // (`check_runtime`), so one that blocks cannot stop the deadline.
+    match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {

@@ -224,3 +224,38 @@ async fn a_panic_in_a_custom_check_fails_it_and_the_hook_still_reports_once() {
         .unwrap();
     assert!(matches!(again, Outcome::Response(_)), "{again:?}");
 }
+
+/// A row of the fault matrix: a check of a user's own that blocks its thread (against
+/// `Check`'s rule) still gets `Failed` reported at the check deadline, once: the
+/// runtime keeps a worker besides the blocked one.
+#[tokio::test]
+async fn a_custom_check_that_blocks_its_thread_still_gets_failed_reported_in_time() {
+    let fake = scenario(json!({}));
+    let server = fake.start().await.unwrap();
+    let url = server.url();
+    let config = "report_reserve: 2s\nchecks: [ { name: stuck, chaos: { block_ms: 60000 } } ]";
+    let env = [
+        ("TRAFFIC_HOOK_CONFIG", config),
+        ("AWS_ENDPOINT_URL", url.as_str()),
+    ];
+    let mut host = RuntimeHost::start(Path::new(env!("CARGO_BIN_EXE_chaos-hook")), &env)
+        .await
+        .unwrap();
+    let began = std::time::Instant::now();
+    let Outcome::Response(out) = host
+        .invoke(event("pre-traffic.json"), Duration::from_secs(5))
+        .await
+        .unwrap()
+    else {
+        panic!("an invocation error")
+    };
+    assert!(
+        began.elapsed() < Duration::from_secs(5),
+        "answered after the deadline"
+    );
+    assert_eq!(out["status"], "Failed", "{out:#}");
+    let reason = out["checks"][0]["reason"].as_str().unwrap();
+    assert!(reason.contains("deadline"), "{reason}");
+    let statuses: Vec<String> = fake.reports().into_iter().map(|r| r.status).collect();
+    assert_eq!(statuses, ["Failed"]);
+}

@@ -228,8 +228,10 @@ where
 /// timeout, the repetitions and the `expect` conditions. Implementations should not
 /// retry or sleep on their own: `count`, `interval` and the limits do that, and the
 /// runner abandons a measurement at its timeout. Never block the thread (no
-/// `std::thread::sleep`, no blocking I/O; use `tokio::task::spawn_blocking`): on a
-/// one-vCPU Lambda a blocked thread can keep the deadline timer from firing.
+/// `std::thread::sleep`, no blocking I/O, no long computation; use
+/// `tokio::task::spawn_blocking`). In Lambda a user's kinds run on a runtime apart from
+/// the hook's thread, so a blocked thread cannot stop the deadline, but it holds one of
+/// that runtime's workers and slows the other checks of users' kinds.
 #[async_trait]
 pub trait Check: Send + Sync + 'static {
     /// The limit for one measurement, given the configured `timeout`. Kinds whose
@@ -349,6 +351,8 @@ pub(crate) struct CheckSpec {
     pub(crate) redactor: Redactor,
     /// The functions it is for; `None`: every function.
     pub(crate) functions: Option<Functions>,
+    /// Its kind is a user's: it runs apart from the hook's thread (`check_runtime`).
+    pub(crate) user_kind: bool,
 }
 
 impl std::fmt::Debug for CheckSpec {
@@ -654,6 +658,7 @@ mod tests {
             check: Arc::new(check),
             redactor: Redactor::default(),
             functions: None,
+            user_kind: false,
         }
     }
 

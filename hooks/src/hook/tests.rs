@@ -499,6 +499,7 @@ fn spec_taking(name: &str, timeout: Duration) -> CheckSpec {
         dry_run: false,
         check: Arc::new(HangsCheck),
         redactor: crate::redact::Redactor::default(),
+        user_kind: false,
     }
 }
 

@@ -1,6 +1,7 @@
 //! `chaos-hook`: `traffic-hook` plus a `chaos` kind that misbehaves on purpose, for the
 //! fault matrix (docs/reliability.md): `chaos: { panic: "message" }` panics inside the
-//! measurement, as a buggy check of a user's own would. Not for deploying.
+//! measurement, and `chaos: { block_ms: N }` blocks its thread for N ms (against
+//! `Check`'s rule), as a buggy check of a user's own would. Not for deploying.
 
 use serde::Deserialize;
 use std::sync::Arc;
@@ -9,19 +10,26 @@ use traffic_hooks::{
     Section,
 };
 
-/// `chaos: { panic: "message" }`.
+/// `chaos: { panic: "message" }` or `chaos: { block_ms: N }`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Chaos {
-    panic: String,
+    panic: Option<String>,
+    block_ms: Option<u64>,
 }
 
-struct ChaosCheck(String);
+struct ChaosCheck(Chaos);
 
 #[async_trait]
 impl Check for ChaosCheck {
     async fn measure(&self, _: &CheckContext) -> Result<serde_json::Value, MeasureError> {
-        panic!("{}", self.0);
+        if let Some(ms) = self.0.block_ms {
+            std::thread::sleep(std::time::Duration::from_millis(ms));
+        }
+        match &self.0.panic {
+            Some(message) => panic!("{message}"),
+            None => Ok(serde_json::json!({})),
+        }
     }
 }
 
@@ -34,7 +42,7 @@ impl Kind for Chaos {
         Some("`true`")
     }
     fn build(self, _: &BuildContext<'_>) -> Result<Arc<dyn Check>, BuildError> {
-        Ok(Arc::new(ChaosCheck(self.panic)))
+        Ok(Arc::new(ChaosCheck(self)))
     }
 }
 
