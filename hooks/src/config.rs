@@ -176,7 +176,8 @@ pub(crate) struct CheckConfig {
     pub(crate) functions: Option<Functions>,
     /// Its kind.
     pub(crate) kind: Arc<dyn DynKind>,
-    /// Its kind is a user's, which may need the AWS SDK config when it is built.
+    /// Its kind is a user's, which may need the AWS SDK config when it is built, and
+    /// runs apart from the hook's thread.
     pub(crate) user_kind: bool,
     /// The kind's section as written.
     pub(crate) spec: Value,

@@ -79,7 +79,7 @@ pub(crate) struct Verifier {
     pub(crate) effects: Effects,
     /// Values for `{{env.NAME}}`.
     pub(crate) env: BTreeMap<String, String>,
-    /// Where the checks run.
+    /// Where the checks of a user's kinds run.
     pub(crate) checks: CheckRuntime,
 }
 
@@ -596,7 +596,7 @@ impl Hook {
         self
     }
 
-    /// Runs the checks there (by default on the caller's runtime).
+    /// Runs the checks of a user's kinds there (by default on the caller's runtime).
     pub(crate) fn with_check_runtime(mut self, checks: CheckRuntime) -> Self {
         self.verifier.checks = checks;
         self

@@ -226,8 +226,8 @@ async fn a_panic_in_a_custom_check_fails_it_and_the_hook_still_reports_once() {
 }
 
 /// A row of the fault matrix: a check of a user's own that blocks its thread (against
-/// `Check`'s rule) still gets `Failed` reported at the check deadline, once: the
-/// runtime keeps a worker besides the blocked one.
+/// `Check`'s rule) still gets `Failed` reported at the check deadline, once: a user's
+/// kinds run on a runtime apart from the hook's thread.
 #[tokio::test]
 async fn a_custom_check_that_blocks_its_thread_still_gets_failed_reported_in_time() {
     let fake = scenario(json!({}));
