@@ -136,13 +136,18 @@ CARGO_FUZZ := RUSTC_BOOTSTRAP=1 cargo fuzz
 fuzz-tools:
 	@command -v cargo-fuzz >/dev/null || cargo install --quiet --locked --root $(TOOLS) cargo-fuzz --version 0.13.2
 
-# The build's errors are printed last (CI shows the tail of the output), with the
-# disk and memory left, since a failed link is most often one of those.
+# The build's errors are printed with the disk and memory left, since a failed link
+# is most often one of those; then it is tried once more on one job (less memory at
+# once), and if that fails too its errors are printed last (CI shows the tail).
 fuzz: fuzz-tools
 	@mkdir -p target && log=target/fuzz-build.log; echo "cargo fuzz build -O (its log: $$log)"; \
 	(cd fuzz && $(CARGO_FUZZ) build -O) >$$log 2>&1 || { \
-	  tail -n 5 $$log; echo "--- the fuzz build's errors ($$log holds the whole log):"; \
-	  grep -E -A 25 '^error' $$log | head -n 120; df -h . | tail -n 1; free -m | head -n 2; exit 1; }
+	  echo "--- the fuzz build failed; its errors ($$log holds the whole log):"; \
+	  grep -E -A 25 '^error' $$log | head -n 120; df -h . | tail -n 1; free -m | head -n 2; \
+	  echo "--- once more, on one job"; \
+	  (cd fuzz && CARGO_BUILD_JOBS=1 $(CARGO_FUZZ) build -O) >$$log 2>&1 || { \
+	    tail -n 5 $$log; echo "--- the fuzz build failed again; its errors:"; \
+	    grep -E -A 25 '^error' $$log | head -n 120; df -h . | tail -n 1; free -m | head -n 2; exit 1; }; }
 	for t in $(FUZZ_TARGETS); do \
 	  mkdir -p fuzz/corpus/$$t; \
 	  (cd fuzz && $(CARGO_FUZZ) run -O $$t corpus/$$t seeds/$$t regressions -- \
