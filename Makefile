@@ -139,15 +139,17 @@ fuzz-tools:
 # The build's errors are printed with the disk and memory left, since a failed link
 # is most often one of those; then it is tried once more on one job (less memory at
 # once), and if that fails too its errors are printed last (CI shows the tail).
+FUZZ_LOG := target/fuzz-build.log
+FUZZ_BUILD_ERRORS := grep -E -A 25 '^error' $(FUZZ_LOG) | head -n 120; df -h . | tail -n 1; free -m | head -n 2
+
 fuzz: fuzz-tools
-	@mkdir -p target && log=target/fuzz-build.log; echo "cargo fuzz build -O (its log: $$log)"; \
-	(cd fuzz && $(CARGO_FUZZ) build -O) >$$log 2>&1 || { \
-	  echo "--- the fuzz build failed; its errors ($$log holds the whole log):"; \
-	  grep -E -A 25 '^error' $$log | head -n 120; df -h . | tail -n 1; free -m | head -n 2; \
+	@mkdir -p target; echo "cargo fuzz build -O (its log: $(FUZZ_LOG))"; \
+	(cd fuzz && $(CARGO_FUZZ) build -O) >$(FUZZ_LOG) 2>&1 || { \
+	  echo "--- the fuzz build failed; its errors:"; $(FUZZ_BUILD_ERRORS); \
 	  echo "--- once more, on one job"; \
-	  (cd fuzz && CARGO_BUILD_JOBS=1 $(CARGO_FUZZ) build -O) >$$log 2>&1 || { \
-	    tail -n 5 $$log; echo "--- the fuzz build failed again; its errors:"; \
-	    grep -E -A 25 '^error' $$log | head -n 120; df -h . | tail -n 1; free -m | head -n 2; exit 1; }; }
+	  (cd fuzz && CARGO_BUILD_JOBS=1 $(CARGO_FUZZ) build -O) >$(FUZZ_LOG) 2>&1 || { \
+	    tail -n 5 $(FUZZ_LOG); echo "--- the fuzz build failed again; its errors:"; \
+	    $(FUZZ_BUILD_ERRORS); exit 1; }; }
 	for t in $(FUZZ_TARGETS); do \
 	  mkdir -p fuzz/corpus/$$t; \
 	  (cd fuzz && $(CARGO_FUZZ) run -O $$t corpus/$$t seeds/$$t regressions -- \

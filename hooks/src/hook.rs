@@ -380,22 +380,16 @@ async fn run_checks(
         .map(|(slot, spec, records, resume)| {
             let limit = spec.check.measurement_timeout(spec.timing.timeout);
             let meta = (spec.name.clone(), spec.kind, spec.phase, spec.dry_run);
-            let user_kind = spec.user_kind;
-            let check = run_check(
-                spec,
-                deployment.clone(),
-                records.clone(),
-                progress.clone(),
-                resume,
+            let task = checks.spawn(
+                spec.user_kind,
+                run_check(
+                    spec,
+                    deployment.clone(),
+                    records.clone(),
+                    progress.clone(),
+                    resume,
+                ),
             );
-            // A user's kind may block its thread (against `Check`'s rule): it runs
-            // apart from the hook's. The built-in kinds never block, and run beside
-            // the hook with no hand-off between threads.
-            let task = if user_kind {
-                checks.spawn(check)
-            } else {
-                tokio::spawn(check)
-            };
             (slot, meta, records, task, limit, resume.elapsed)
         })
         .collect();
@@ -1012,20 +1006,22 @@ impl Hook {
                 })
                 .collect::<Vec<_>>()
         };
-        let kept = &running;
-        let (state, bytes) = match State::next(seq, chain_started, deployment, judged, kept) {
+        let (state, bytes) = match State::next(seq, chain_started, deployment, judged, &running) {
             Ok(s) => s,
-            Err(e) => return Err(fail(kept, e.to_string())),
+            Err(e) => return Err(fail(&running, e.to_string())),
         };
         let Some(function) = self.own_function.as_deref() else {
-            return Err(fail(kept, "the hook's own function is unknown".to_owned()));
+            return Err(fail(
+                &running,
+                "the hook's own function is unknown".to_owned(),
+            ));
         };
         let mut payload = raw_event.clone();
         match (&mut payload, serde_json::to_value(&state)) {
             (Value::Object(map), Ok(v)) => {
                 map.insert(crate::continuation::FIELD.to_owned(), v);
             }
-            _ => return Err(fail(kept, "the event is not a JSON object".to_owned())),
+            _ => return Err(fail(&running, "the event is not a JSON object".to_owned())),
         }
         let body = serde_json::to_vec(&payload).unwrap_or_default();
         let invoked = tokio::time::timeout(
@@ -1038,10 +1034,10 @@ impl Hook {
         .await;
         match invoked {
             Ok(Ok(())) => {}
-            Ok(Err(e)) => return Err(fail(kept, e.to_string())),
+            Ok(Err(e)) => return Err(fail(&running, e.to_string())),
             Err(_) => {
                 return Err(fail(
-                    kept,
+                    &running,
                     format!(
                         "Invoke: no answer within {}",
                         crate::duration::format(within)

@@ -13,6 +13,7 @@ use traffic_hooks::{async_trait, Check, CheckContext, Deployment, MeasureError};
 use traffic_hooks_testkit::{event, FakeAws, Outcome, RuntimeHost};
 
 const BIN: &str = env!("CARGO_BIN_EXE_custom-check-hook");
+const CHAOS: &str = env!("CARGO_BIN_EXE_chaos-hook");
 
 fn policy() -> String {
     format!("{}/policy.yaml", env!("CARGO_MANIFEST_DIR"))
@@ -112,23 +113,34 @@ async fn run_prints_the_policy_check_beside_the_builtins() {
     assert!(table.contains("smoke"), "{table}");
 }
 
-async fn verdict(fake: &FakeAws) -> Value {
-    let server = fake.start().await.unwrap();
-    let url = server.url();
-    let config = std::fs::read_to_string(policy()).unwrap();
-    let env = [
-        ("TRAFFIC_HOOK_CONFIG", config.as_str()),
-        ("AWS_ENDPOINT_URL", url.as_str()),
-    ];
-    let mut host = RuntimeHost::start(Path::new(BIN), &env).await.unwrap();
+/// Starts `bin` in Lambda mode with `config`, against the fake AWS at `url`.
+async fn lambda(bin: &str, config: &str, url: &str) -> RuntimeHost {
+    let env = [("TRAFFIC_HOOK_CONFIG", config), ("AWS_ENDPOINT_URL", url)];
+    RuntimeHost::start(Path::new(bin), &env).await.unwrap()
+}
+
+/// Sends the PreTraffic event with `budget` to go; the hook's response.
+async fn pre_traffic(host: &mut RuntimeHost, budget: Duration) -> Value {
     match host
-        .invoke(event("pre-traffic.json"), Duration::from_secs(20))
+        .invoke(event("pre-traffic.json"), budget)
         .await
         .unwrap()
     {
         Outcome::Response(v) => v,
-        Outcome::Error(e) => panic!("{e}"),
+        Outcome::Error(e) => panic!("an invocation error: {e}"),
     }
+}
+
+/// The statuses reported to the fake CodeDeploy, in order.
+fn statuses(fake: &FakeAws) -> Vec<String> {
+    fake.reports().into_iter().map(|r| r.status).collect()
+}
+
+async fn verdict(fake: &FakeAws) -> Value {
+    let server = fake.start().await.unwrap();
+    let config = std::fs::read_to_string(policy()).unwrap();
+    let mut host = lambda(BIN, &config, &server.url()).await;
+    pre_traffic(&mut host, Duration::from_secs(20)).await
 }
 
 #[tokio::test]
@@ -163,22 +175,9 @@ async fn an_x86_version_with_a_long_timeout_fails_the_deployment() {
 async fn a_version_that_does_not_exist_is_a_measurement_error_naming_the_code() {
     let fake = scenario(json!({}));
     let server = fake.start().await.unwrap();
-    let url = server.url();
-    let env = [
-        (
-            "TRAFFIC_HOOK_CONFIG",
-            "checks: [ { name: p, configuration: { qualifier: '99' } } ]",
-        ),
-        ("AWS_ENDPOINT_URL", url.as_str()),
-    ];
-    let mut host = RuntimeHost::start(Path::new(BIN), &env).await.unwrap();
-    let Outcome::Response(out) = host
-        .invoke(event("pre-traffic.json"), Duration::from_secs(20))
-        .await
-        .unwrap()
-    else {
-        panic!("an invocation error")
-    };
+    let config = "checks: [ { name: p, configuration: { qualifier: '99' } } ]";
+    let mut host = lambda(BIN, config, &server.url()).await;
+    let out = pre_traffic(&mut host, Duration::from_secs(20)).await;
     let reason = out["reason"].as_str().unwrap();
     assert!(reason.contains("ResourceNotFoundException"), "{reason}");
 }
@@ -190,30 +189,16 @@ async fn a_version_that_does_not_exist_is_a_measurement_error_naming_the_code() 
 async fn a_panic_in_a_custom_check_fails_it_and_the_hook_still_reports_once() {
     let fake = scenario(json!({}));
     let server = fake.start().await.unwrap();
-    let url = server.url();
     let config = "checks: [ { name: smoke, invoke: {} }, { name: buggy, chaos: { panic: 'index out of bounds' } } ]";
-    let env = [
-        ("TRAFFIC_HOOK_CONFIG", config),
-        ("AWS_ENDPOINT_URL", url.as_str()),
-    ];
-    let mut host = RuntimeHost::start(Path::new(env!("CARGO_BIN_EXE_chaos-hook")), &env)
-        .await
-        .unwrap();
-    let Outcome::Response(out) = host
-        .invoke(event("pre-traffic.json"), Duration::from_secs(10))
-        .await
-        .unwrap()
-    else {
-        panic!("an invocation error")
-    };
+    let mut host = lambda(CHAOS, config, &server.url()).await;
+    let out = pre_traffic(&mut host, Duration::from_secs(10)).await;
     assert_eq!(out["status"], "Failed");
     assert_eq!(out["checks"][0]["status"], "passed", "{out:#}");
     assert_eq!(
         out["checks"][1]["reason"], "panicked: index out of bounds",
         "{out:#}"
     );
-    let statuses: Vec<String> = fake.reports().into_iter().map(|r| r.status).collect();
-    assert_eq!(statuses, ["Failed"]);
+    assert_eq!(statuses(&fake), ["Failed"]);
     assert_eq!(host.records("verdict").len(), 1, "the verdict is logged");
     let rss = host.peak_rss().unwrap_or(0);
     assert!(rss < 64 << 20, "peak RSS {rss} bytes");
@@ -232,23 +217,10 @@ async fn a_panic_in_a_custom_check_fails_it_and_the_hook_still_reports_once() {
 async fn a_custom_check_that_blocks_its_thread_still_gets_failed_reported_in_time() {
     let fake = scenario(json!({}));
     let server = fake.start().await.unwrap();
-    let url = server.url();
     let config = "report_reserve: 2s\nchecks: [ { name: stuck, chaos: { block_ms: 60000 } } ]";
-    let env = [
-        ("TRAFFIC_HOOK_CONFIG", config),
-        ("AWS_ENDPOINT_URL", url.as_str()),
-    ];
-    let mut host = RuntimeHost::start(Path::new(env!("CARGO_BIN_EXE_chaos-hook")), &env)
-        .await
-        .unwrap();
+    let mut host = lambda(CHAOS, config, &server.url()).await;
     let began = std::time::Instant::now();
-    let Outcome::Response(out) = host
-        .invoke(event("pre-traffic.json"), Duration::from_secs(5))
-        .await
-        .unwrap()
-    else {
-        panic!("an invocation error")
-    };
+    let out = pre_traffic(&mut host, Duration::from_secs(5)).await;
     assert!(
         began.elapsed() < Duration::from_secs(5),
         "answered after the deadline"
@@ -256,6 +228,5 @@ async fn a_custom_check_that_blocks_its_thread_still_gets_failed_reported_in_tim
     assert_eq!(out["status"], "Failed", "{out:#}");
     let reason = out["checks"][0]["reason"].as_str().unwrap();
     assert!(reason.contains("deadline"), "{reason}");
-    let statuses: Vec<String> = fake.reports().into_iter().map(|r| r.status).collect();
-    assert_eq!(statuses, ["Failed"]);
+    assert_eq!(statuses(&fake), ["Failed"]);
 }
